@@ -1,0 +1,160 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// Config describes the mount.
+type Config struct {
+	Mountpoint string
+	Pages      int
+	PageSize   int
+	// AllowOther lets other users open the segment (mode 0666 instead of
+	// 0600); it needs user_allow_other in /etc/fuse.conf unless root.
+	AllowOther bool
+	// Members are the node names, by NodeID, for `.owners`.
+	Members []string
+	Self    owner.NodeID
+	Logger  *slog.Logger
+}
+
+// FS is a mounted (or about to be mounted) dsmfs file system.
+type FS struct {
+	cfg     Config
+	log     *slog.Logger
+	node    *owner.Node
+	server  *fuse.Server
+	segment atomic.Pointer[fusefs.Inode] // set once the root is added
+}
+
+// New returns the file system for cfg; it is mounted by Mount. It is the
+// owner.Kernel of the node that Mount gets.
+func New(cfg Config) *FS {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &FS{cfg: cfg, log: log}
+}
+
+// attrTimeout is long because nothing about the files changes behind the
+// kernel's back; the page cache is managed explicitly instead.
+const attrTimeout = time.Hour
+
+// Mount mounts the file system, serving page accesses through node.
+func (f *FS) Mount(node *owner.Node) error {
+	f.node = node
+	if err := checkMountpoint(f.cfg.Mountpoint); err != nil {
+		return err
+	}
+	timeout := attrTimeout
+	root := &rootNode{fs: f}
+	server, err := fusefs.Mount(f.cfg.Mountpoint, root, &fusefs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:     "dsmfs",
+			Name:       "dsmfs",
+			AllowOther: f.cfg.AllowOther,
+			// One page per request: a fault asks for exactly the page
+			// it needs (readahead would migrate neighbours for nothing)
+			// and no request spans pages with different owners.
+			MaxReadAhead: f.cfg.PageSize,
+			MaxWrite:     f.cfg.PageSize,
+			// Only the daemon decides when cached pages go.
+			ExplicitDataCacheControl: true,
+			DirectMount:              true,
+			DisableXAttrs:            true,
+		},
+		EntryTimeout: &timeout,
+		AttrTimeout:  &timeout,
+		UID:          uint32(os.Getuid()),
+		GID:          uint32(os.Getgid()),
+	})
+	if err != nil {
+		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
+	}
+	f.server = server
+	return nil
+}
+
+// checkMountpoint refuses what cannot be mounted on, and clears a mount that
+// a dead daemon left behind.
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, syscall.ENOTCONN) {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("%s is a dead FUSE mount and cannot be unmounted: %w", dir, err)
+		}
+		st, err = os.Stat(dir)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("mount point: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	return nil
+}
+
+// Wait blocks until the file system is unmounted.
+func (f *FS) Wait() { f.server.Wait() }
+
+// Unmount unmounts, lazily if programs still use the mount, so that the
+// mount never outlives the daemon.
+func (f *FS) Unmount() error {
+	err := f.server.Unmount()
+	if err == nil {
+		return nil
+	}
+	f.log.Warn("mount busy, detaching it", "err", err)
+	if err := unix.Unmount(f.cfg.Mountpoint, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmounting %s: %w", f.cfg.Mountpoint, err)
+	}
+	return nil
+}
+
+// Invalidate implements owner.Kernel: the kernel writes page p back if it
+// is dirty, then drops it from the page cache and from every mapping.
+func (f *FS) Invalidate(p owner.PageID) error {
+	seg := f.segment.Load()
+	if seg == nil {
+		return nil
+	}
+	off := int64(p) * int64(f.cfg.PageSize)
+	switch errno := seg.NotifyContent(off, int64(f.cfg.PageSize)); errno {
+	case 0, syscall.ENOENT:
+		// ENOENT: the kernel has not looked the file up, so it caches
+		// nothing of it.
+		return nil
+	default:
+		return fmt.Errorf("invalidating page %d: %w", p, errno)
+	}
+}
+
+// rootNode is the mount's root directory.
+type rootNode struct {
+	fusefs.Inode
+	fs *FS
+}
+
+var _ = (fusefs.NodeOnAdder)((*rootNode)(nil))
+
+func (r *rootNode) OnAdd(ctx context.Context) {
+	seg := r.NewPersistentInode(ctx, &segmentNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
+	r.AddChild("segment", seg, false)
+	r.fs.segment.Store(seg)
+	owners := r.NewPersistentInode(ctx, &ownersNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 3})
+	r.AddChild(".owners", owners, false)
+}

@@ -1,0 +1,290 @@
+// Command dsmfs is distributed shared memory as a file: every node mounts the
+// same segment, programs map it at 1 GiB, and pages migrate to the node that
+// touches them.
+//
+// This file holds the command line, one function per command, and the wiring
+// of net, pages and fs into owner's driver.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	stdnet "net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dsmfs/dsmfs/fs"
+	dsmnet "github.com/dsmfs/dsmfs/net"
+	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/pages"
+)
+
+const (
+	defaultPort = "7070"
+	pageSize    = 4096
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "dsmfs",
+		Usage: "distributed shared memory as a file to mmap",
+		Commands: []*cli.Command{
+			mountCommand(),
+		},
+	}
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
+		fmt.Fprintln(os.Stderr, "dsmfs:", err)
+		os.Exit(1)
+	}
+}
+
+func mountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "join the cluster and mount the shared segment (stays in the foreground)",
+		ArgsUsage: "MOUNTPOINT",
+		Description: `Each node runs one mount; all must agree on the size and the member list.
+Node i of n (names sorted as strings) owns the i-th n-th of the pages at start.
+
+Examples:
+   node A$ dsmfs mount /mnt/dsm --listen 10.0.0.1:7070 --peer 10.0.0.2:7070 --size 64M
+   node B$ dsmfs mount /mnt/dsm --listen 10.0.0.2:7070 --peer 10.0.0.1:7070 --size 64M
+   short:  dsmfs mount /mnt/dsm --peer otherhost        (listens on :7070, 64M)
+Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: ":" + defaultPort, Usage: "`HOST:PORT` to accept peers on"},
+			&cli.StringSliceFlag{Name: "peer", Usage: "`HOST[:PORT]` of another member (repeat for each; port 7070 if none)"},
+			&cli.StringFlag{Name: "advertise", Usage: "this node's name, `HOST:PORT` as its peers list it (default: the listen address, or hostname:port)"},
+			&cli.StringFlag{Name: "size", Value: "64M", Usage: "segment `SIZE`: bytes, or with K/M/G suffix; a multiple of 4096"},
+			&cli.IntFlag{Name: "pages", Usage: "segment size as a page count `N` (instead of --size)"},
+			&cli.DurationFlag{Name: "hold", Value: time.Millisecond, Usage: "keep a page that arrived at least this long before giving it away (0: at once)"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
+			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: mount,
+	}
+}
+
+// mount is `dsmfs mount`.
+func mount(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("mount needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	}
+	mountpoint := c.Args().First()
+	log, err := newLogger(c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	npages, err := segmentPages(c)
+	if err != nil {
+		return err
+	}
+	self, members, err := memberNames(c.String("listen"), c.String("advertise"), c.StringSlice("peer"))
+	if err != nil {
+		return err
+	}
+	selfID := owner.NodeID(slices.Index(members, self))
+	log = log.With("node", selfID)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	listener, err := stdnet.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("cannot accept peers: %w", err)
+	}
+	log.Info("joining", "self", self, "members", members, "pages", npages)
+	transport, err := dsmnet.Join(ctx, dsmnet.Config{
+		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Members: members},
+		Self:        selfID,
+		Listener:    listener,
+		JoinTimeout: c.Duration("join-timeout"),
+		Logger:      log,
+	})
+	if err != nil {
+		listener.Close()
+		return err
+	}
+	defer transport.Close()
+
+	store, err := pages.New(npages, pageSize)
+	if err != nil {
+		return err
+	}
+	fsys := fs.New(fs.Config{
+		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize,
+		AllowOther: c.Bool("allow-other"), Members: members, Self: selfID, Logger: log,
+	})
+	node := owner.NewNode(owner.NodeConfig{
+		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages},
+		PageSize:   pageSize,
+		HoldWindow: c.Duration("hold"),
+		Timeout:    c.Duration("timeout"),
+		Logger:     log,
+	}, transport, store, fsys)
+	transport.Start(node.Receive)
+	if err := fsys.Mount(node); err != nil {
+		return err
+	}
+	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
+
+	unmounted := make(chan struct{})
+	go func() { fsys.Wait(); close(unmounted) }()
+	select {
+	case <-ctx.Done():
+		log.Info("unmounting", "mountpoint", mountpoint)
+		node.Close()
+		if err := fsys.Unmount(); err != nil {
+			return err
+		}
+	case <-unmounted:
+		log.Info("unmounted from outside", "mountpoint", mountpoint)
+		node.Close()
+	}
+	return nil
+}
+
+// segmentPages reads --size or --pages.
+func segmentPages(c *cli.Context) (int, error) {
+	if c.IsSet("pages") {
+		if c.IsSet("size") {
+			return 0, errors.New("give --size or --pages, not both")
+		}
+		if n := c.Int("pages"); n <= 0 {
+			return 0, fmt.Errorf("--pages %d: need at least one page", n)
+		}
+		return c.Int("pages"), nil
+	}
+	size, err := parseSize(c.String("size"))
+	if err != nil {
+		return 0, fmt.Errorf("--size: %w", err)
+	}
+	return int(size / pageSize), nil
+}
+
+// parseSize reads a byte count such as 4096, 64K, 64M, 1G or 1GiB (binary
+// units), which must be a positive multiple of the page size.
+func parseSize(s string) (int64, error) {
+	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "IB"), "B")
+	mult := int64(1)
+	if n := len(num); n > 0 {
+		if i := strings.IndexByte("KMGT", num[n-1]); i >= 0 {
+			mult <<= 10 * (i + 1)
+			num = num[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size (examples: 64M, 1G, 1048576)", s)
+	}
+	size := v * mult
+	if size%pageSize != 0 {
+		return 0, fmt.Errorf("%s is not a multiple of the page size %d", s, pageSize)
+	}
+	return size, nil
+}
+
+// memberNames gives this node's name and the sorted names of all members.
+// A name is HOST:PORT, as peers dial it.
+func memberNames(listen, advertise string, peers []string) (string, []string, error) {
+	self := advertise
+	if self == "" {
+		host, port, err := stdnet.SplitHostPort(listen)
+		if err != nil {
+			return "", nil, fmt.Errorf("--listen %q: %w", listen, err)
+		}
+		if ip := stdnet.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			if host, err = os.Hostname(); err != nil {
+				return "", nil, fmt.Errorf("naming this node (give --advertise): %w", err)
+			}
+		}
+		self = stdnet.JoinHostPort(host, port)
+	}
+	self = withPort(self)
+	members := []string{self}
+	for _, p := range peers {
+		p = withPort(p)
+		if p == self {
+			return "", nil, fmt.Errorf("--peer %s is this node itself", p)
+		}
+		if slices.Contains(members, p) {
+			return "", nil, fmt.Errorf("--peer %s given twice", p)
+		}
+		members = append(members, p)
+	}
+	if len(members) < 2 {
+		return "", nil, errors.New("give at least one --peer")
+	}
+	slices.Sort(members)
+	return self, members, nil
+}
+
+func withPort(hostport string) string {
+	if _, _, err := stdnet.SplitHostPort(hostport); err == nil {
+		return hostport
+	}
+	return stdnet.JoinHostPort(hostport, defaultPort)
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// flagsFirst moves a command's positional arguments after its flags, so that
+// `dsmfs mount /mnt/dsm --peer host` works: urfave/cli stops reading flags
+// at the first positional argument.
+func flagsFirst(app *cli.App, args []string) []string {
+	if len(args) < 3 {
+		return args
+	}
+	cmd := app.Command(args[1])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		tv, ok := f.(interface{ TakesValue() bool })
+		for _, name := range f.Names() {
+			takesValue[name] = ok && tv.TakesValue()
+		}
+	}
+	var flags, positional []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[i+1:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+				i++
+				flags = append(flags, rest[i])
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	out := append(slices.Clone(args[:2]), flags...)
+	if len(positional) > 0 {
+		out = append(append(out, "--"), positional...)
+	}
+	return out
+}

@@ -1,0 +1,94 @@
+package net
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// A frame is a 12-byte header and a payload:
+//
+//	type u8 | reserved u8 | requester u16 | page u32 | payload length u32
+//
+// little endian. The sender is the connection's peer, never a header field.
+const headerSize = 12
+
+// frameHello opens every connection; its payload is a JSON Hello.
+const frameHello = 0x48
+
+// maxHelloSize bounds a Hello's payload, so a garbage length cannot make us
+// allocate much.
+const maxHelloSize = 64 << 10
+
+type header struct {
+	typ       uint8
+	requester uint16
+	page      uint32
+	length    uint32
+}
+
+func putHeader(b []byte, h header) {
+	b[0], b[1] = h.typ, 0
+	binary.LittleEndian.PutUint16(b[2:], h.requester)
+	binary.LittleEndian.PutUint32(b[4:], h.page)
+	binary.LittleEndian.PutUint32(b[8:], h.length)
+}
+
+func parseHeader(b []byte) header {
+	return header{
+		typ:       b[0],
+		requester: binary.LittleEndian.Uint16(b[2:]),
+		page:      binary.LittleEndian.Uint32(b[4:]),
+		length:    binary.LittleEndian.Uint32(b[8:]),
+	}
+}
+
+// encodeMessage writes m as one frame into buf, which must hold
+// headerSize+len(m.Data) bytes, and returns the frame.
+func encodeMessage(buf []byte, m owner.Message) []byte {
+	putHeader(buf, header{typ: uint8(m.Type), requester: uint16(m.Requester), page: uint32(m.Page), length: uint32(len(m.Data))})
+	n := copy(buf[headerSize:], m.Data)
+	return buf[:headerSize+n]
+}
+
+// decoder reads protocol frames from one peer. Its buffer is reused: a
+// decoded message's Data is valid until the next call.
+type decoder struct {
+	r        io.Reader
+	from     owner.NodeID
+	pageSize int
+	buf      []byte
+}
+
+func newDecoder(r io.Reader, from owner.NodeID, pageSize int) *decoder {
+	return &decoder{r: r, from: from, pageSize: pageSize, buf: make([]byte, headerSize+pageSize)}
+}
+
+// next reads one message.
+func (d *decoder) next() (owner.Message, error) {
+	if _, err := io.ReadFull(d.r, d.buf[:headerSize]); err != nil {
+		return owner.Message{}, err
+	}
+	h := parseHeader(d.buf)
+	m := owner.Message{Type: owner.MsgType(h.typ), From: d.from, Page: owner.PageID(h.page), Requester: owner.NodeID(h.requester)}
+	want := 0
+	switch m.Type {
+	case owner.MsgRequest:
+	case owner.MsgPage:
+		want = d.pageSize
+	default:
+		return m, fmt.Errorf("unknown frame type %#x", h.typ)
+	}
+	if int(h.length) != want {
+		return m, fmt.Errorf("%v frame with %d payload bytes, want %d", m.Type, h.length, want)
+	}
+	if want > 0 {
+		m.Data = d.buf[headerSize : headerSize+want]
+		if _, err := io.ReadFull(d.r, m.Data); err != nil {
+			return m, fmt.Errorf("truncated %v frame: %w", m.Type, err)
+		}
+	}
+	return m, nil
+}

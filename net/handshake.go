@@ -1,0 +1,94 @@
+package net
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// ProtocolVersion changes whenever the wire format or the protocol does.
+const ProtocolVersion = 1
+
+// Hello is what each side of a new connection says first. Two nodes work
+// together only if they agree on everything in it but Name.
+type Hello struct {
+	Version  int      `json:"version"`
+	Name     string   `json:"name"`
+	PageSize int      `json:"page_size"`
+	Pages    int      `json:"pages"`
+	Members  []string `json:"members"`
+}
+
+// MismatchError is a peer that disagrees with us about the cluster.
+type MismatchError struct{ msg string }
+
+func (e *MismatchError) Error() string { return e.msg }
+
+// check compares the peer's Hello with ours.
+func (h Hello) check(peer Hello) error {
+	bad := func(format string, args ...any) error {
+		return &MismatchError{fmt.Sprintf("peer %s "+format, append([]any{peer.Name}, args...)...)}
+	}
+	switch {
+	case peer.Version != h.Version:
+		return bad("speaks protocol version %d, we speak %d", peer.Version, h.Version)
+	case peer.PageSize != h.PageSize:
+		return bad("has page size %d, we have %d", peer.PageSize, h.PageSize)
+	case peer.Pages != h.Pages:
+		return bad("has %d pages, we have %d", peer.Pages, h.Pages)
+	case !slices.Equal(peer.Members, h.Members):
+		return bad("has members %s, we have %s%s%s", list(peer.Members), list(h.Members),
+			only("it", peer.Members, h.Members), only("we", h.Members, peer.Members))
+	}
+	return nil
+}
+
+// only names the members that who lists and other does not.
+func only(who string, lists, other []string) string {
+	var extra []string
+	for _, n := range lists {
+		if !slices.Contains(other, n) {
+			extra = append(extra, n)
+		}
+	}
+	if len(extra) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; only %s list %s", who, list(extra))
+}
+
+func list(names []string) string { return "[" + strings.Join(names, " ") + "]" }
+
+func writeHello(w io.Writer, h Hello) error {
+	payload, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	frame := make([]byte, headerSize+len(payload))
+	putHeader(frame, header{typ: frameHello, length: uint32(len(payload))})
+	copy(frame[headerSize:], payload)
+	_, err = w.Write(frame)
+	return err
+}
+
+func readHello(r io.Reader) (Hello, error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return Hello{}, fmt.Errorf("reading hello: %w", err)
+	}
+	h := parseHeader(hdr[:])
+	if h.typ != frameHello || h.length > maxHelloSize {
+		return Hello{}, fmt.Errorf("not a dsmfs peer (first frame type %#x, length %d)", h.typ, h.length)
+	}
+	payload := make([]byte, h.length)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return Hello{}, fmt.Errorf("reading hello: %w", err)
+	}
+	var hello Hello
+	if err := json.Unmarshal(payload, &hello); err != nil {
+		return Hello{}, fmt.Errorf("not a dsmfs peer (bad hello: %v)", err)
+	}
+	return hello, nil
+}

@@ -1,0 +1,296 @@
+package net
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	stdnet "net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// Config describes this node to its peers.
+type Config struct {
+	// Hello is what we tell peers; Hello.Members[Self] is our name and
+	// every other member's name is the address we dial it at.
+	Hello    Hello
+	Self     owner.NodeID
+	Listener stdnet.Listener
+	// JoinTimeout bounds how long Join waits for all peers.
+	JoinTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// handshakeTimeout bounds one handshake, so a silent or slow stranger on
+// the port cannot hold us up.
+const handshakeTimeout = 5 * time.Second
+
+// TCP is the transport between the members of one cluster: one connection
+// per peer, the lower-numbered node dialing.
+type TCP struct {
+	cfg    Config
+	log    *slog.Logger
+	conns  []*conn // by NodeID, nil for ourselves; fixed once Join returns
+	closed atomic.Bool
+}
+
+// conn is the connection to one peer.
+type conn struct {
+	peer owner.NodeID
+	name string
+	c    stdnet.Conn
+	wmu  sync.Mutex
+	wbuf []byte // guarded by wmu: one frame is built here, then written at once
+}
+
+// Join connects to every peer and checks that each agrees with us about the
+// cluster. It fails with a *MismatchError as soon as one disagrees, and with
+// an error naming the missing peers when JoinTimeout passes.
+func Join(ctx context.Context, cfg Config) (*TCP, error) {
+	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]*conn, len(cfg.Hello.Members))}
+	if t.log == nil {
+		t.log = slog.Default()
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
+	defer cancel()
+
+	joined := make(chan joinResult, len(t.conns)) // buffered: late results after a failure must not block
+	lower := 0
+	for id := range t.conns {
+		switch {
+		case owner.NodeID(id) < cfg.Self:
+			lower++
+		case owner.NodeID(id) > cfg.Self:
+			go func() { joined <- t.dial(ctx, owner.NodeID(id)) }()
+		}
+	}
+	if lower > 0 {
+		go t.acceptPeers(ctx, lower, joined)
+	}
+
+	failures := map[owner.NodeID]error{}
+	for pending := len(t.conns) - 1; pending > 0; pending-- {
+		r := <-joined
+		var mismatch *MismatchError
+		switch {
+		case errors.As(r.err, &mismatch):
+			cancel()
+			t.closeConns()
+			return nil, r.err
+		case r.err != nil:
+			failures[r.peer] = r.err
+		default:
+			t.conns[r.conn.peer] = r.conn
+		}
+	}
+	if len(failures) > 0 {
+		t.closeConns()
+		var errs []error
+		for id, err := range failures {
+			errs = append(errs, fmt.Errorf("peer %s not joined within %v: %w", cfg.Hello.Members[id], cfg.JoinTimeout, err))
+		}
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+type joinResult struct {
+	peer owner.NodeID
+	conn *conn
+	err  error
+}
+
+// dial connects to a higher-numbered peer, retrying until ctx ends.
+func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
+	addr := t.cfg.Hello.Members[id]
+	var d stdnet.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			var hello Hello
+			hello, err = t.handshake(c)
+			if err == nil && hello.Name != addr {
+				err = &MismatchError{fmt.Sprintf("peer %s calls itself %s", addr, hello.Name)}
+			}
+			if err == nil {
+				return joinResult{peer: id, conn: t.newConn(id, c)}
+			}
+			c.Close()
+			var mismatch *MismatchError
+			if errors.As(err, &mismatch) {
+				return joinResult{peer: id, err: err}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return joinResult{peer: id, err: err}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// acceptPeers accepts the lower-numbered peers, which dial us. Strangers and
+// garbage are logged and dropped; the wait goes on.
+func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResult) {
+	stop := context.AfterFunc(ctx, func() { t.setAcceptDeadline(time.Now()) })
+	defer stop()
+	defer t.setAcceptDeadline(time.Time{})
+	seen := map[owner.NodeID]bool{}
+	for len(seen) < want {
+		c, err := t.cfg.Listener.Accept()
+		if err != nil {
+			for id := range owner.NodeID(t.cfg.Self) {
+				if !seen[id] {
+					joined <- joinResult{peer: id, err: fmt.Errorf("it did not connect to us (it dials, its name sorts before ours)")}
+				}
+			}
+			return
+		}
+		hello, err := t.handshake(c)
+		var mismatch *MismatchError
+		if errors.As(err, &mismatch) {
+			c.Close()
+			joined <- joinResult{peer: owner.None, err: err}
+			return
+		}
+		id, ok := t.memberID(hello.Name)
+		switch {
+		case err != nil:
+			t.log.Warn("dropping connection", "remote", c.RemoteAddr().String(), "err", err)
+		case !ok || id >= t.cfg.Self || seen[id]:
+			t.log.Warn("dropping unexpected connection", "remote", c.RemoteAddr().String(), "name", hello.Name)
+			err = errors.New("unexpected")
+		}
+		if err != nil {
+			c.Close()
+			continue
+		}
+		seen[id] = true
+		joined <- joinResult{peer: id, conn: t.newConn(id, c)}
+	}
+}
+
+func (t *TCP) setAcceptDeadline(when time.Time) {
+	if l, ok := t.cfg.Listener.(*stdnet.TCPListener); ok {
+		l.SetDeadline(when)
+	}
+}
+
+func (t *TCP) memberID(name string) (owner.NodeID, bool) {
+	for id, n := range t.cfg.Hello.Members {
+		if n == name {
+			return owner.NodeID(id), true
+		}
+	}
+	return owner.None, false
+}
+
+// handshake exchanges Hellos on a new connection and checks the peer's.
+func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer c.SetDeadline(time.Time{})
+	if err := writeHello(c, t.cfg.Hello); err != nil {
+		return Hello{}, err
+	}
+	peer, err := readHello(c)
+	if err != nil {
+		return Hello{}, err
+	}
+	return peer, t.cfg.Hello.check(peer)
+}
+
+func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
+	return &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.PageSize)}
+}
+
+// Start delivers every message from every peer to deliver, from one
+// goroutine per peer, and drops late connections. A message deliver rejects
+// ends the connection it came on.
+func (t *TCP) Start(deliver func(owner.Message) error) {
+	for _, c := range t.conns {
+		if c != nil {
+			go t.readLoop(c, deliver)
+		}
+	}
+	go t.refuseLateComers()
+}
+
+func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error) {
+	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.PageSize)
+	err := t.deliverAll(dec, deliver)
+	switch {
+	case t.closed.Load():
+	case errors.Is(err, io.EOF):
+		t.log.Warn("peer closed the connection", "peer", c.name)
+	default:
+		t.log.Error("dropping connection to peer", "peer", c.name, "err", err)
+	}
+	c.c.Close()
+}
+
+// deliverAll delivers messages until one fails to decode or is rejected.
+func (t *TCP) deliverAll(dec *decoder, deliver func(owner.Message) error) error {
+	for {
+		m, err := dec.next()
+		if err == nil {
+			err = deliver(m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// refuseLateComers answers connections after Join: the cluster is complete,
+// so anyone calling now is a stranger, a garbage sender or a restarted peer,
+// which this version cannot take back.
+func (t *TCP) refuseLateComers() {
+	for {
+		c, err := t.cfg.Listener.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			hello, err := t.handshake(c)
+			if err == nil {
+				err = errors.New("the cluster is complete; a restarted node cannot rejoin")
+			}
+			t.log.Warn("refusing connection", "remote", c.RemoteAddr().String(), "name", hello.Name, "err", err)
+		}()
+	}
+}
+
+// Send writes m to its peer as one frame. It returns once the frame is in
+// the kernel's socket buffer, so m.Data may change afterwards.
+func (t *TCP) Send(m owner.Message) error {
+	if int(m.To) >= len(t.conns) || t.conns[m.To] == nil {
+		return fmt.Errorf("no connection to node %d", m.To)
+	}
+	c := t.conns[m.To]
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.c.Write(encodeMessage(c.wbuf, m))
+	return err
+}
+
+// Close ends every connection and stops accepting.
+func (t *TCP) Close() {
+	t.closed.Store(true)
+	t.cfg.Listener.Close()
+	t.closeConns()
+}
+
+func (t *TCP) closeConns() {
+	for _, c := range t.conns {
+		if c != nil {
+			c.c.Close()
+		}
+	}
+}

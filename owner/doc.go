@@ -1,0 +1,28 @@
+// Package owner is the ownership protocol of dsmfs and its driver.
+//
+// Every page of the shared segment has exactly one owner node; only the
+// owner's programs may touch it. A node that needs a page it does not own
+// asks for it, and the current owner takes the page away from its own
+// programs and hands over the bytes together with the ownership.
+//
+// Owners are found with Li & Hudak's dynamic distributed manager: each node
+// keeps a probable owner per page and requests travel along those hints. The
+// hints and the queue of waiting nodes follow Naimi & Trehel: a node forwards
+// a request to its probable owner and then points at the requester, so the
+// hints always form a tree rooted at the last requester, and each node waiting
+// for a page remembers at most one successor. Requests for one page are thus
+// queued across the cluster, never lost, and chains stay short.
+//
+// The package has two halves, in the style of etcd-io/raft:
+//
+//   - Machine (machine.go) is the protocol as a pure state machine: events in,
+//     messages and actions out. It owns no goroutines, sockets, clocks, bytes
+//     or logging, so whole clusters of machines can be simulated in one
+//     process, deterministically.
+//   - Node (node.go) is the one driver. It runs a Machine under a mutex and
+//     reaches the world only through the small interfaces declared in
+//     ports.go: a Transport to the peers, a PageStore for the bytes of the
+//     pages held here and a Kernel that takes pages away from local programs.
+//
+// This package imports none of dsmfs's other packages; they import it.
+package owner

@@ -1,0 +1,31 @@
+package owner
+
+// The driver reaches the world only through these interfaces; net, pages and
+// fs implement them and main wires them together.
+
+// Transport carries messages to peers.
+type Transport interface {
+	// Send delivers m to node m.To, after every earlier Send to that node.
+	// It must not keep m.Data after it returns.
+	Send(m Message) error
+}
+
+// PageStore holds the bytes of the pages this node owns. Its contents for a
+// page this node does not own are meaningless.
+type PageStore interface {
+	// Read copies page p into dst.
+	Read(p PageID, dst []byte)
+	// Write copies src into page p at byte offset off.
+	Write(p PageID, off int, src []byte)
+	// Bytes is page p itself, not a copy.
+	Bytes(p PageID) []byte
+}
+
+// Kernel takes pages away from the programs on this node.
+type Kernel interface {
+	// Invalidate makes the kernel write page p back to the daemon if it is
+	// dirty and drop it from every local mapping; the next access faults.
+	// It blocks until that is done, so it needs FUSE requests to be served
+	// meanwhile: never call it from a FUSE request handler.
+	Invalidate(p PageID) error
+}

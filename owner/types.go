@@ -1,0 +1,96 @@
+package owner
+
+import "fmt"
+
+// NodeID numbers a member of the cluster: its index in the sorted list of
+// member names.
+type NodeID uint16
+
+// None is the NodeID of no node.
+const None NodeID = 0xFFFF
+
+// PageID numbers a page of the segment, from 0.
+type PageID uint32
+
+// MsgType tells what a Message asks for.
+type MsgType uint8
+
+const (
+	// MsgRequest asks for Page on behalf of Requester. It is forwarded along
+	// probable owners until it reaches the tail of the page's queue.
+	MsgRequest MsgType = iota + 1
+	// MsgPage hands Page and its ownership to the receiver. Data holds the
+	// page's bytes.
+	MsgPage
+)
+
+func (t MsgType) String() string {
+	switch t {
+	case MsgRequest:
+		return "request"
+	case MsgPage:
+		return "page"
+	}
+	return fmt.Sprintf("msgtype(%d)", uint8(t))
+}
+
+// Message travels between nodes. From is set by the receiving transport from
+// the connection it came on, never trusted from the wire.
+type Message struct {
+	Type      MsgType
+	From, To  NodeID
+	Page      PageID
+	Requester NodeID
+	// Data is the page's bytes in MsgPage. The Machine never reads or
+	// writes it; the driver fills it when sending and consumes it when
+	// receiving.
+	Data []byte
+}
+
+func (m Message) String() string {
+	return fmt.Sprintf("%s page=%d %d->%d requester=%d", m.Type, m.Page, m.From, m.To, m.Requester)
+}
+
+// ActionKind tells the driver what to do for a page.
+type ActionKind uint8
+
+const (
+	// ActServe: the page is here now; answer the local accesses waiting
+	// for it from the page store.
+	ActServe ActionKind = iota + 1
+	// ActInvalidate: take the page away from local programs (the kernel
+	// writes dirty data back first), then report InvalidateDone.
+	ActInvalidate
+	// ActHold: the page just arrived; report HoldExpired after the hold
+	// window.
+	ActHold
+)
+
+func (k ActionKind) String() string {
+	switch k {
+	case ActServe:
+		return "serve"
+	case ActInvalidate:
+		return "invalidate"
+	case ActHold:
+		return "hold"
+	}
+	return fmt.Sprintf("action(%d)", uint8(k))
+}
+
+// Action is work for the driver on one page.
+type Action struct {
+	Kind ActionKind
+	Page PageID
+}
+
+// Ready is what the Machine asks the driver to do after one or more events:
+// actions in order, and messages to send. No single event produces both
+// an action and a message whose order matters.
+type Ready struct {
+	Actions  []Action
+	Messages []Message
+}
+
+// Empty reports whether there is nothing to do.
+func (rd Ready) Empty() bool { return len(rd.Actions) == 0 && len(rd.Messages) == 0 }
