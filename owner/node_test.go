@@ -1,0 +1,190 @@
+package owner_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	dsmnet "github.com/dsmfs/dsmfs/net"
+	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/pages"
+)
+
+const pageSize = 4096
+
+// fakeKernel stands in for one node's page cache: programs use cached
+// copies of pages without asking the daemon, a per-page lock plays the
+// folio lock (held during a READ and during an invalidation), and
+// Invalidate writes dirty copies back through the node before dropping
+// them, as FUSE does.
+type fakeKernel struct {
+	node  *owner.Node
+	locks []sync.Mutex
+	cache map[owner.PageID][]byte // guarded by the page's lock, and mu for the map
+	mu    sync.Mutex
+}
+
+func newFakeKernel(pages int) *fakeKernel {
+	return &fakeKernel{locks: make([]sync.Mutex, pages), cache: map[owner.PageID][]byte{}}
+}
+
+func (k *fakeKernel) cached(p owner.PageID) []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cache[p]
+}
+
+func (k *fakeKernel) setCached(p owner.PageID, b []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if b == nil {
+		delete(k.cache, p)
+	} else {
+		k.cache[p] = b
+	}
+}
+
+// access is a program touching page p: a fault (READ) if the page is not
+// cached, then fn on the cached copy, which becomes dirty.
+func (k *fakeKernel) access(ctx context.Context, p owner.PageID, fn func([]byte)) error {
+	k.locks[p].Lock()
+	defer k.locks[p].Unlock()
+	page := k.cached(p)
+	if page == nil {
+		page = make([]byte, pageSize)
+		if err := k.node.Read(ctx, p, page); err != nil {
+			return err
+		}
+		k.setCached(p, page)
+	}
+	fn(page)
+	return nil
+}
+
+func (k *fakeKernel) Invalidate(p owner.PageID) error {
+	k.locks[p].Lock()
+	defer k.locks[p].Unlock()
+	if page := k.cached(p); page != nil {
+		if err := k.node.Write(context.Background(), p, 0, page); err != nil {
+			return err
+		}
+		k.setCached(p, nil)
+	}
+	return nil
+}
+
+type cluster struct {
+	net     *dsmnet.Inmem
+	nodes   []*owner.Node
+	kernels []*fakeKernel
+}
+
+func newCluster(t *testing.T, n, npages int, hold time.Duration) *cluster {
+	c := &cluster{net: dsmnet.NewInmem(n, 1)}
+	for i := range n {
+		store, err := pages.New(npages, pageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		k := newFakeKernel(npages)
+		id := owner.NodeID(i)
+		k.node = owner.NewNode(owner.NodeConfig{
+			Config:     owner.Config{Self: id, Nodes: n, Pages: npages},
+			PageSize:   pageSize,
+			HoldWindow: hold,
+			Timeout:    20 * time.Second,
+		}, c.net.Transport(id), store, k)
+		c.net.Attach(id, k.node.Receive)
+		c.nodes = append(c.nodes, k.node)
+		c.kernels = append(c.kernels, k)
+	}
+	return c
+}
+
+// TestNodesCountExactly has programs on every node increment counters on a
+// few shared pages through the page cache; every increment must survive
+// the migrations, with reordering delays on the network.
+func TestNodesCountExactly(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		hold  time.Duration
+		delay time.Duration
+	}{{2, 0, 0}, {3, 0, 200 * time.Microsecond}, {5, 50 * time.Microsecond, 100 * time.Microsecond}, {8, 0, 50 * time.Microsecond}} {
+		t.Run(fmt.Sprintf("nodes=%d/hold=%v/delay=%v", tc.nodes, tc.hold, tc.delay), func(t *testing.T) {
+			const npages, counters, rounds = 16, 3, 300
+			c := newCluster(t, tc.nodes, npages, tc.hold)
+			c.net.SetDelay(tc.delay)
+			var wg sync.WaitGroup
+			errs := make(chan error, tc.nodes)
+			for i, k := range c.kernels {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for r := range rounds {
+						p := owner.PageID((i + r) % counters * 5) // pages first owned by different nodes
+						err := k.access(context.Background(), p, func(b []byte) {
+							binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)+1)
+						})
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			total := uint64(0)
+			for p := range counters {
+				var got uint64
+				c.kernels[0].access(context.Background(), owner.PageID(p*5), func(b []byte) { got = binary.LittleEndian.Uint64(b) })
+				total += got
+			}
+			if want := uint64(tc.nodes * rounds); total != want {
+				t.Fatalf("counters sum to %d, want %d", total, want)
+			}
+			if errs := c.net.Errors(); len(errs) > 0 {
+				t.Fatalf("nodes rejected messages: %v", errs)
+			}
+		})
+	}
+}
+
+// TestFaultTimesOut: a page whose owner never answers fails the access with
+// ErrTimeout instead of hanging.
+func TestFaultTimesOut(t *testing.T) {
+	nw := dsmnet.NewInmem(2, 1)
+	store, err := pages.New(4, pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	k := newFakeKernel(4)
+	k.node = owner.NewNode(owner.NodeConfig{
+		Config:   owner.Config{Self: 0, Nodes: 2, Pages: 4},
+		PageSize: pageSize,
+		Timeout:  50 * time.Millisecond,
+	}, nw.Transport(0), store, k)
+	nw.Attach(0, k.node.Receive)
+	nw.Attach(1, func(owner.Message) error { return nil }) // a peer that never answers
+	start := time.Now()
+	err = k.node.Read(context.Background(), 3, make([]byte, pageSize))
+	if err == nil || !errors.Is(err, owner.ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("waited %v", waited)
+	}
+	// Pages owned here still work.
+	if err := k.node.Read(context.Background(), 0, make([]byte, pageSize)); err != nil {
+		t.Fatalf("owned page: %v", err)
+	}
+}
