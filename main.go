@@ -10,10 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	stdnet "net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/dsmfs/dsmfs/fs"
 	dsmnet "github.com/dsmfs/dsmfs/net"
@@ -39,6 +42,7 @@ func main() {
 		Usage: "distributed shared memory as a file to mmap",
 		Commands: []*cli.Command{
 			mountCommand(),
+			ownersCommand(),
 		},
 	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
@@ -153,6 +157,48 @@ func mount(c *cli.Context) error {
 		node.Close()
 	}
 	return nil
+}
+
+func ownersCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "owners",
+		Usage:     "show which node owns which pages, asking every node",
+		ArgsUsage: "MOUNTPOINT",
+		Description: `Asks every node, through the local daemon, which pages it really owns, and
+prints the merged runs as FIRST-LAST NODE ADDRESS. Pages no node claims right
+now (moving, or on a node that did not answer) show as "?"; a node that did not
+answer is named in a comment line.
+
+Examples:
+   dsmfs owners /mnt/dsm            merged runs from every node
+   dsmfs owners /mnt/dsm --map      one-screen picture, a letter per owner
+   dsmfs owners /mnt/dsm --local    this node's own view (same as cat .owners)`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "map", Usage: "draw the segment as cells lettered (and coloured on a terminal) by owner"},
+			&cli.BoolFlag{Name: "local", Usage: "only this node's view, without asking the others"},
+		},
+		Action: owners,
+	}
+}
+
+// owners is `dsmfs owners`.
+func owners(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("owners needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	}
+	file := ".cluster-owners"
+	if c.Bool("local") {
+		file = ".owners"
+	}
+	text, err := os.ReadFile(filepath.Join(c.Args().First(), file))
+	if err != nil {
+		return fmt.Errorf("is %s a dsmfs mount? %w", c.Args().First(), err)
+	}
+	if !c.Bool("map") {
+		_, err := os.Stdout.Write(text)
+		return err
+	}
+	return drawOwnerMap(os.Stdout, string(text), isTerminal(os.Stdout))
 }
 
 // segmentPages reads --size or --pages.
@@ -287,4 +333,86 @@ func flagsFirst(app *cli.App, args []string) []string {
 		out = append(append(out, "--"), positional...)
 	}
 	return out
+}
+
+// ownerLetters name nodes in the owner map; node i is ownerLetters[i].
+const ownerLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// drawOwnerMap draws the runs of an owners text as a grid of at most 64×16
+// cells, each cell a range of pages: the owner's letter when one node owns
+// the whole cell, "+" when several do, "?" when some pages are unclaimed.
+func drawOwnerMap(w io.Writer, text string, color bool) error {
+	var pages int
+	var members []string
+	type run struct{ first, last, owner int }
+	var runs []run
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if strings.HasPrefix(line, "#") {
+			if _, after, ok := strings.Cut(line, " pages="); ok {
+				fmt.Sscanf(after, "%d", &pages)
+			}
+			continue
+		}
+		var r run
+		var node, addr string
+		if _, err := fmt.Sscanf(line, "%d-%d %s %s", &r.first, &r.last, &node, &addr); err != nil {
+			return fmt.Errorf("unexpected owners line %q", line)
+		}
+		r.owner = -1
+		if n, err := strconv.Atoi(node); err == nil && n < len(ownerLetters) {
+			r.owner = n
+			for len(members) <= n {
+				members = append(members, "")
+			}
+			members[n] = addr
+		}
+		runs = append(runs, r)
+	}
+	const cols, maxCells = 64, 64 * 16
+	perCell := max(1, (pages+maxCells-1)/maxCells)
+	cells := (pages + perCell - 1) / perCell
+	owner := make([]int, cells) // -2: not yet seen, -1: unclaimed/mixed marker below
+	for i := range owner {
+		owner[i] = -2
+	}
+	mixed := make([]bool, cells)
+	for _, r := range runs {
+		for cell := r.first / perCell; cell <= r.last/perCell; cell++ {
+			if owner[cell] == -2 {
+				owner[cell] = r.owner
+			} else if owner[cell] != r.owner {
+				mixed[cell] = true
+			}
+		}
+	}
+	fmt.Fprintf(w, "%d pages, %d per cell\n", pages, perCell)
+	for i := range cells {
+		ch, o := byte('?'), owner[i]
+		switch {
+		case mixed[i]:
+			ch = '+'
+		case o >= 0:
+			ch = ownerLetters[o]
+		}
+		if color && o >= 0 && !mixed[i] {
+			fmt.Fprintf(w, "\x1b[%dm%c\x1b[0m", 41+o%6, ch)
+		} else {
+			fmt.Fprintf(w, "%c", ch)
+		}
+		if (i+1)%cols == 0 || i == cells-1 {
+			fmt.Fprintln(w)
+		}
+	}
+	for n, addr := range members {
+		if addr != "" {
+			fmt.Fprintf(w, "%c = node %d %s\n", ownerLetters[n], n, addr)
+		}
+	}
+	fmt.Fprintln(w, "+ = several owners in the cell, ? = unclaimed (moving or unanswered)")
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

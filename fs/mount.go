@@ -155,6 +155,14 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	seg := r.NewPersistentInode(ctx, &segmentNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
 	r.AddChild("segment", seg, false)
 	r.fs.segment.Store(seg)
-	owners := r.NewPersistentInode(ctx, &ownersNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 3})
-	r.AddChild(".owners", owners, false)
+	for i, special := range []struct {
+		name    string
+		content func(context.Context) []byte
+	}{
+		{".owners", r.fs.ownersText},
+		{".cluster-owners", r.fs.clusterOwnersText},
+	} {
+		ino := r.NewPersistentInode(ctx, &specialNode{content: special.content}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: uint64(3 + i)})
+		r.AddChild(special.name, ino, false)
+	}
 }

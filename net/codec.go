@@ -59,11 +59,12 @@ type decoder struct {
 	r        io.Reader
 	from     owner.NodeID
 	pageSize int
+	maxReply int // the largest owners reply: a run for every other page
 	buf      []byte
 }
 
-func newDecoder(r io.Reader, from owner.NodeID, pageSize int) *decoder {
-	return &decoder{r: r, from: from, pageSize: pageSize, buf: make([]byte, headerSize+pageSize)}
+func newDecoder(r io.Reader, from owner.NodeID, pageSize, pages int) *decoder {
+	return &decoder{r: r, from: from, pageSize: pageSize, maxReply: 8 * (pages/2 + 1), buf: make([]byte, headerSize+pageSize)}
 }
 
 // next reads one message.
@@ -73,19 +74,26 @@ func (d *decoder) next() (owner.Message, error) {
 	}
 	h := parseHeader(d.buf)
 	m := owner.Message{Type: owner.MsgType(h.typ), From: d.from, Page: owner.PageID(h.page), Requester: owner.NodeID(h.requester)}
-	want := 0
+	n := int(h.length)
+	var ok bool
 	switch m.Type {
-	case owner.MsgRequest:
+	case owner.MsgRequest, owner.MsgOwnersQuery:
+		ok = n == 0
 	case owner.MsgPage:
-		want = d.pageSize
+		ok = n == d.pageSize
+	case owner.MsgOwnersReply:
+		ok = n%8 == 0 && n <= d.maxReply
 	default:
 		return m, fmt.Errorf("unknown frame type %#x", h.typ)
 	}
-	if int(h.length) != want {
-		return m, fmt.Errorf("%v frame with %d payload bytes, want %d", m.Type, h.length, want)
+	if !ok {
+		return m, fmt.Errorf("%v frame with %d payload bytes", m.Type, n)
 	}
-	if want > 0 {
-		m.Data = d.buf[headerSize : headerSize+want]
+	if n > 0 {
+		if headerSize+n > len(d.buf) {
+			d.buf = make([]byte, headerSize+n)
+		}
+		m.Data = d.buf[headerSize : headerSize+n]
 		if _, err := io.ReadFull(d.r, m.Data); err != nil {
 			return m, fmt.Errorf("truncated %v frame: %w", m.Type, err)
 		}

@@ -222,7 +222,7 @@ func (t *TCP) Start(deliver func(owner.Message) error) {
 }
 
 func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error) {
-	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.PageSize)
+	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.PageSize, t.cfg.Hello.Pages)
 	err := t.deliverAll(dec, deliver)
 	switch {
 	case t.closed.Load():
@@ -276,6 +276,9 @@ func (t *TCP) Send(m owner.Message) error {
 	c := t.conns[m.To]
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if headerSize+len(m.Data) > len(c.wbuf) {
+		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply; rare
+	}
 	_, err := c.c.Write(encodeMessage(c.wbuf, m))
 	return err
 }

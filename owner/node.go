@@ -45,6 +45,9 @@ type Node struct {
 	m       *Machine           // guarded by mu
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
 	closed  bool               // guarded by mu
+	// queries are ClusterOwners calls waiting for answers; guarded by mu.
+	queries   map[PageID]*ownersQuery
+	nextQuery PageID // guarded by mu
 }
 
 // waiter is a local access waiting for its page to arrive.
@@ -78,6 +81,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		cfg: cfg, transport: t, store: s, kernel: k, log: log,
 		m:       NewMachine(cfg.Config),
 		waiters: make(map[PageID]*waiter),
+		queries: make(map[PageID]*ownersQuery),
 	}
 }
 
@@ -160,6 +164,9 @@ func (n *Node) removeWaiter(w *waiter) bool {
 // Receive feeds a message from a peer. msg.Data is only read during the
 // call. An error means the peer broke the protocol.
 func (n *Node) Receive(msg Message) error {
+	if msg.Type == MsgOwnersQuery || msg.Type == MsgOwnersReply {
+		return n.receiveOwners(msg)
+	}
 	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {
 		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 	}
@@ -264,29 +271,6 @@ func (n *Node) Close() {
 		}
 		delete(n.waiters, p)
 	}
-}
-
-// Run is a run of consecutive pages with the same owner.
-type Run struct {
-	First, Last PageID
-	Owner       NodeID
-}
-
-// Owners is this node's view of who owns which pages: the truth for the
-// pages it owns, its best knowledge for the others.
-func (n *Node) Owners() []Run {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var runs []Run
-	for p := 0; p < n.m.Pages(); p++ {
-		o := n.m.Owner(PageID(p))
-		if k := len(runs) - 1; k >= 0 && runs[k].Owner == o {
-			runs[k].Last = PageID(p)
-			continue
-		}
-		runs = append(runs, Run{First: PageID(p), Last: PageID(p), Owner: o})
-	}
-	return runs
 }
 
 // Self is this node's ID.

@@ -188,3 +188,32 @@ func TestFaultTimesOut(t *testing.T) {
 		t.Fatalf("owned page: %v", err)
 	}
 }
+
+// TestClusterOwners: every node's answer covers exactly the pages it owns,
+// and a node that does not answer is reported, not waited for forever.
+func TestClusterOwners(t *testing.T) {
+	c := newCluster(t, 3, 9, 0)
+	// Node 2 takes page 0 from node 0.
+	if err := c.kernels[2].access(context.Background(), 0, func([]byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.nodes[1].ClusterOwners(context.Background())
+	want := [][]owner.Run{
+		{{First: 1, Last: 2, Owner: 0}},
+		{{First: 3, Last: 5, Owner: 1}},
+		{{First: 0, Last: 0, Owner: 2}, {First: 6, Last: 8, Owner: 2}},
+	}
+	for i, a := range got {
+		if a.Err != nil || fmt.Sprint(a.Runs) != fmt.Sprint(want[i]) {
+			t.Errorf("node %d answered %v (err %v), want %v", i, a.Runs, a.Err, want[i])
+		}
+	}
+
+	c.net.Attach(2, func(owner.Message) error { return nil }) // node 2 falls silent
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	got = c.nodes[0].ClusterOwners(ctx)
+	if got[2].Err == nil || got[1].Err != nil {
+		t.Fatalf("silent node 2: got errors %v, %v", got[1].Err, got[2].Err)
+	}
+}

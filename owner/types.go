@@ -22,6 +22,12 @@ const (
 	// MsgPage hands Page and its ownership to the receiver. Data holds the
 	// page's bytes.
 	MsgPage
+	// MsgOwnersQuery asks a node which pages it owns; Page carries the
+	// query's number. It observes the protocol and takes no part in it.
+	MsgOwnersQuery
+	// MsgOwnersReply answers MsgOwnersQuery: Page is the query's number
+	// and Data the owned runs, as EncodeRuns writes them.
+	MsgOwnersReply
 )
 
 func (t MsgType) String() string {
@@ -30,6 +36,10 @@ func (t MsgType) String() string {
 		return "request"
 	case MsgPage:
 		return "page"
+	case MsgOwnersQuery:
+		return "owners-query"
+	case MsgOwnersReply:
+		return "owners-reply"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }

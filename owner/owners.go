@@ -1,0 +1,153 @@
+package owner
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// Run is a run of consecutive pages with the same owner.
+type Run struct {
+	First, Last PageID
+	Owner       NodeID
+}
+
+// Owners is this node's view of who owns which pages: the truth for the
+// pages it owns, its best knowledge for the others.
+func (n *Node) Owners() []Run {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return runs(n.m.Pages(), n.m.Owner)
+}
+
+// ownedRunsLocked is the runs of pages this node owns; mu held.
+func (n *Node) ownedRunsLocked() []Run {
+	all := runs(n.m.Pages(), func(p PageID) NodeID {
+		if n.m.Owns(p) {
+			return n.cfg.Self
+		}
+		return None
+	})
+	owned := all[:0]
+	for _, r := range all {
+		if r.Owner != None {
+			owned = append(owned, r)
+		}
+	}
+	return owned
+}
+
+// runs groups pages [0, pages) into runs of equal owner(p).
+func runs(pages int, owner func(PageID) NodeID) []Run {
+	var out []Run
+	for p := range PageID(pages) {
+		o := owner(p)
+		if k := len(out) - 1; k >= 0 && out[k].Owner == o {
+			out[k].Last = p
+			continue
+		}
+		out = append(out, Run{First: p, Last: p, Owner: o})
+	}
+	return out
+}
+
+// NodeOwners is what one node said it owns in ClusterOwners.
+type NodeOwners struct {
+	Node NodeID
+	Runs []Run // pages the node owns; nil if it did not answer
+	Err  error // why it did not answer
+}
+
+// ownersQuery collects the answers to one ClusterOwners call.
+type ownersQuery struct {
+	answers []NodeOwners // by NodeID
+	pending int
+	done    chan struct{}
+}
+
+// ClusterOwners asks every node which pages it owns, itself included, and
+// waits for the answers until ctx ends.
+func (n *Node) ClusterOwners(ctx context.Context) []NodeOwners {
+	n.mu.Lock()
+	id := n.nextQuery
+	n.nextQuery++
+	q := &ownersQuery{answers: make([]NodeOwners, n.cfg.Nodes), pending: n.cfg.Nodes - 1, done: make(chan struct{})}
+	for i := range q.answers {
+		q.answers[i] = NodeOwners{Node: NodeID(i), Err: fmt.Errorf("did not answer")}
+	}
+	q.answers[n.cfg.Self] = NodeOwners{Node: n.cfg.Self, Runs: n.ownedRunsLocked()}
+	n.queries[id] = q
+	n.mu.Unlock()
+
+	for peer := range NodeID(n.cfg.Nodes) {
+		if peer == n.cfg.Self {
+			continue
+		}
+		if err := n.transport.Send(Message{Type: MsgOwnersQuery, From: n.cfg.Self, To: peer, Page: id}); err != nil {
+			n.mu.Lock()
+			q.answers[peer].Err = err
+			n.mu.Unlock()
+		}
+	}
+	select {
+	case <-q.done:
+	case <-ctx.Done():
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.queries, id)
+	return append([]NodeOwners(nil), q.answers...)
+}
+
+// receiveOwners handles the owner queries and replies, which bypass the
+// machine.
+func (n *Node) receiveOwners(msg Message) error {
+	if msg.Type == MsgOwnersQuery {
+		n.mu.Lock()
+		data := EncodeRuns(n.ownedRunsLocked())
+		n.mu.Unlock()
+		return n.transport.Send(Message{Type: MsgOwnersReply, From: n.cfg.Self, To: msg.From, Page: msg.Page, Data: data})
+	}
+	owned, err := DecodeRuns(msg.Data, msg.From, n.cfg.Pages)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := n.queries[msg.Page]
+	if q == nil || q.answers[msg.From].Runs != nil {
+		return nil // a late answer to a query that gave up
+	}
+	q.answers[msg.From] = NodeOwners{Node: msg.From, Runs: owned}
+	if q.pending--; q.pending == 0 {
+		close(q.done)
+	}
+	return nil
+}
+
+// EncodeRuns writes runs as little-endian (first, last) uint32 pairs.
+func EncodeRuns(runs []Run) []byte {
+	b := make([]byte, 0, 8*len(runs))
+	for _, r := range runs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.First))
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.Last))
+	}
+	return b
+}
+
+// DecodeRuns reads what EncodeRuns wrote, as runs owned by owner, checking
+// them against a segment of pages pages.
+func DecodeRuns(b []byte, owner NodeID, pages int) ([]Run, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("owned runs: %d bytes is not a whole number of runs", len(b))
+	}
+	out := make([]Run, 0, len(b)/8)
+	for ; len(b) > 0; b = b[8:] {
+		r := Run{First: PageID(binary.LittleEndian.Uint32(b)), Last: PageID(binary.LittleEndian.Uint32(b[4:])), Owner: owner}
+		if r.First > r.Last || int(r.Last) >= pages {
+			return nil, fmt.Errorf("owned runs: bad run %d-%d in a segment of %d pages", r.First, r.Last, pages)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
