@@ -16,7 +16,7 @@ type Config struct {
 // InitialOwner is the node that owns page p at start: node i of n owns
 // pages [i*P/n, (i+1)*P/n).
 func InitialOwner(p PageID, nodes, pages int) NodeID {
-	return NodeID((uint64(p+1)*uint64(nodes) - 1) / uint64(pages))
+	return NodeID(((uint64(p)+1)*uint64(nodes) - 1) / uint64(pages))
 }
 
 type phase uint8

@@ -5,8 +5,9 @@ package owner
 
 // Transport carries messages to peers.
 type Transport interface {
-	// Send delivers m to node m.To, after every earlier Send to that node.
-	// It must not keep m.Data after it returns.
+	// Send delivers m to node m.To. Messages may arrive in any order (the
+	// simulation tests reorder them freely) but must not be lost or
+	// duplicated. Send must not keep m.Data after it returns.
 	Send(m Message) error
 }
 
