@@ -1,0 +1,460 @@
+/*
+ * dsmprog: the C workloads of the dsmfs end-to-end tests.
+ *
+ * Every subcommand maps MNT/segment MAP_SHARED at the fixed address BASE, so
+ * absolute pointers stored in the segment by one node are valid on the other.
+ * Exit status: 0 success, 1 the shared memory misbehaved, 2 usage or setup.
+ *
+ *   write PATH OFFSET COUNT SEED   store pattern(i, SEED) at every i in range
+ *   check PATH OFFSET COUNT SEED   verify that pattern
+ *   set PATH OFFSET VALUE...       store longs at OFFSET, OFFSET+8, ...
+ *   get PATH OFFSET                print the long at OFFSET
+ *   list-build PATH N              linked list of N nodes, head at offset 0
+ *   list-walk PATH N               walk and verify that list
+ *   atomic-incr PATH OFFSET N      N atomic increments of the long at OFFSET
+ *   spin-incr PATH OFFSET N        N plain increments of the long at
+ *                                  OFFSET+4096 under a spin lock at OFFSET
+ *   mp-init PATH                   zero the message-passing flag and ack
+ *   mp-send PATH ROUNDS            message-passing sender
+ *   mp-recv PATH ROUNDS            message-passing receiver
+ *   hold PATH SECONDS              touch every page, print "mapped", sleep
+ *
+ * The two incr commands first meet the other node at a barrier (the long at
+ * OFFSET+8, which must start at 0) so that both really run at the same time,
+ * and rest briefly after every BURST increments: without rests, a program
+ * hammering the page kept it for most of its run (measured: 1M increments
+ * per node never interleaved), and the test would prove little.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BASE ((char *)0x40000000UL)
+#define PAGE 4096UL
+/* Longest any wait for the other node may take before we call it lost. */
+#define WAIT_SECONDS 45
+
+static char *seg;
+static size_t seg_size;
+
+__attribute__((noreturn, format(printf, 2, 3)))
+static void fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("dsmprog: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(code);
+}
+
+static uint64_t num(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *s == '\0' || *end != '\0')
+		fail(2, "bad number %s", s);
+	return v;
+}
+
+static void map_segment(const char *path)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0)
+		fail(2, "open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		fail(2, "stat %s: %s", path, strerror(errno));
+	if (st.st_size <= 0 || st.st_size % PAGE)
+		fail(2, "%s: size %lld is not a positive multiple of %lu",
+		     path, (long long)st.st_size, PAGE);
+	seg_size = st.st_size;
+	p = mmap(BASE, seg_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED && errno == EEXIST)
+		fail(2, "address range %p-%p is already in use in this process",
+		     BASE, BASE + seg_size);
+	if (p == MAP_FAILED)
+		fail(2, "mmap %s: %s", path, strerror(errno));
+	/* Kernels before 4.17 treat the flag as a mere hint. */
+	if (p != BASE)
+		fail(2, "mmap placed the segment at %p instead of %p", p, BASE);
+	close(fd); /* the mapping keeps the file open */
+	seg = p;
+}
+
+static void need_range(uint64_t off, uint64_t count)
+{
+	if (off > seg_size || count > seg_size - off)
+		fail(2, "range %llu+%llu exceeds the segment (%zu bytes)",
+		     (unsigned long long)off, (unsigned long long)count, seg_size);
+}
+
+/* The byte expected at offset off for seed; gomap/main.go has the same. */
+static uint8_t pattern(uint64_t off, uint64_t seed)
+{
+	uint64_t h = off * 0x9E3779B97F4A7C15ULL + seed;
+
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ULL;
+	h ^= h >> 32;
+	return (uint8_t)h;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Spin until *p >= want, return what was seen; the acquire load pairs with
+ * the other node's release store. */
+static long wait_at_least(long *p, long want, const char *what)
+{
+	double deadline = now() + WAIT_SECONDS;
+	unsigned long spins = 0;
+	long v;
+
+	while ((v = __atomic_load_n(p, __ATOMIC_ACQUIRE)) < want) {
+		if (++spins % 4096 == 0 && now() > deadline)
+			fail(1, "waited %ds for %s to reach %ld, it is %ld",
+			     WAIT_SECONDS, what, want, v);
+		__builtin_ia32_pause();
+	}
+	return v;
+}
+
+#define BURST 100
+
+/* Sleep about 20 us after every BURST-th increment i. */
+static void rest_after_burst(uint64_t i)
+{
+	struct timespec ts = {0, 20000};
+
+	if (i % BURST == BURST - 1)
+		nanosleep(&ts, NULL);
+}
+
+static void barrier(long *b)
+{
+	__atomic_add_fetch(b, 1, __ATOMIC_SEQ_CST);
+	wait_at_least(b, 2, "the start barrier");
+}
+
+static int cmd_write(uint64_t off, uint64_t count, uint64_t seed)
+{
+	need_range(off, count);
+	for (uint64_t i = off; i < off + count; i++)
+		seg[i] = pattern(i, seed);
+	printf("wrote %llu bytes\n", (unsigned long long)count);
+	return 0;
+}
+
+static int cmd_check(uint64_t off, uint64_t count, uint64_t seed)
+{
+	uint64_t bad = 0;
+
+	need_range(off, count);
+	for (uint64_t i = off; i < off + count; i++) {
+		uint8_t got = seg[i], want = pattern(i, seed);
+
+		if (got == want)
+			continue;
+		if (++bad <= 5)
+			fprintf(stderr, "offset %llu (page %llu): got %02x want %02x\n",
+				(unsigned long long)i,
+				(unsigned long long)(i / PAGE), got, want);
+	}
+	if (bad)
+		fail(1, "%llu of %llu bytes differ", (unsigned long long)bad,
+		     (unsigned long long)count);
+	printf("checked %llu bytes\n", (unsigned long long)count);
+	return 0;
+}
+
+struct node {
+	struct node *next;
+	long value;
+};
+
+static long node_value(long i) { return i * 1000003L + 17; }
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Node i lives in 16-byte slot (i*step) mod nslots after the first page.
+ * step is about 0.62 of the segment, so consecutive nodes sit far apart and
+ * usually in different halves, i.e. on pages owned by different nodes. */
+static struct node *node_addr(uint64_t n)
+{
+	uint64_t nslots = (seg_size - PAGE) / sizeof(struct node);
+	uint64_t step = nslots * 5 / 8 + 1;
+
+	while (gcd(step, nslots) != 1)
+		step++;
+	return (struct node *)(seg + PAGE) + (n * step) % nslots;
+}
+
+static void need_nodes(uint64_t n)
+{
+	if (seg_size < 2 * PAGE || n < 2 ||
+	    n > (seg_size - PAGE) / sizeof(struct node) / 4)
+		fail(2, "%llu nodes do not fit the segment usefully",
+		     (unsigned long long)n);
+}
+
+static int cmd_list_build(uint64_t n)
+{
+	struct node **link = (struct node **)seg;
+	uint64_t low = 0;
+
+	need_nodes(n);
+	for (uint64_t i = 0; i < n; i++) {
+		struct node *p = node_addr(i);
+
+		low += (char *)p < seg + seg_size / 2;
+		p->value = node_value(i);
+		*link = p;
+		link = &p->next;
+	}
+	*link = NULL;
+	if (low == 0 || low == n)
+		fail(2, "list placement does not use both halves");
+	printf("built %llu nodes, %llu in the lower half\n",
+	       (unsigned long long)n, (unsigned long long)low);
+	return 0;
+}
+
+static int cmd_list_walk(uint64_t n)
+{
+	struct node *p = *(struct node **)seg;
+	uint64_t i = 0;
+
+	need_nodes(n);
+	for (; p != NULL; p = p->next, i++) {
+		if (i == n)
+			fail(1, "list is longer than %llu nodes",
+			     (unsigned long long)n);
+		if (p != node_addr(i))
+			fail(1, "node %llu is at %p, expected %p",
+			     (unsigned long long)i, (void *)p,
+			     (void *)node_addr(i));
+		if (p->value != node_value(i))
+			fail(1, "node %llu at %p holds %ld, expected %ld",
+			     (unsigned long long)i, (void *)p, p->value,
+			     node_value(i));
+	}
+	if (i != n)
+		fail(1, "list ends after %llu nodes, expected %llu",
+		     (unsigned long long)i, (unsigned long long)n);
+	printf("walked %llu nodes\n", (unsigned long long)n);
+	return 0;
+}
+
+/* interleavings counts the times the other node incremented between two of
+ * ours: evidence that the run was really concurrent. */
+static int cmd_atomic_incr(uint64_t off, uint64_t n)
+{
+	long *ctr, last = -2, interleavings = 0;
+
+	need_range(off, 16);
+	ctr = (long *)(seg + off);
+	barrier(ctr + 1);
+	for (uint64_t i = 0; i < n; i++) {
+		long prev = __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+
+		interleavings += i > 0 && prev != last + 1;
+		last = prev;
+		rest_after_burst(i);
+	}
+	printf("interleavings=%ld\n", interleavings);
+	return 0;
+}
+
+static int cmd_spin_incr(uint64_t off, uint64_t n)
+{
+	char *lock;
+	long *ctr, last = -2, interleavings = 0;
+
+	need_range(off, PAGE + 8);
+	lock = seg + off;
+	ctr = (long *)(seg + off + PAGE);
+	barrier((long *)(lock + 8));
+	for (uint64_t i = 0; i < n; i++) {
+		long prev;
+
+		while (__atomic_test_and_set(lock, __ATOMIC_ACQUIRE))
+			while (__atomic_load_n(lock, __ATOMIC_RELAXED))
+				__builtin_ia32_pause();
+		prev = *ctr;
+		*ctr = prev + 1; /* deliberately not atomic: the lock protects it */
+		__atomic_clear(lock, __ATOMIC_RELEASE);
+		interleavings += i > 0 && prev != last + 1;
+		last = prev;
+		rest_after_burst(i);
+	}
+	printf("interleavings=%ld\n", interleavings);
+	return 0;
+}
+
+/* Message passing layout, spread over pages of both owners: the payload on
+ * pages 1-2, the flag on the second-to-last page, the ack on the last page of
+ * the lower half. */
+#define MP_PAYLOAD (2 * PAGE)
+
+static uint8_t *mp_data(void) { return (uint8_t *)seg + PAGE; }
+static long *mp_flag(void) { return (long *)(seg + seg_size - 2 * PAGE); }
+static long *mp_ack(void) { return (long *)(seg + (seg_size / PAGE / 2 - 1) * PAGE); }
+
+static void mp_need(void)
+{
+	if (seg_size < 8 * PAGE)
+		fail(2, "message passing needs at least 8 pages");
+}
+
+static int cmd_mp_init(void)
+{
+	mp_need();
+	*mp_flag() = 0;
+	*mp_ack() = 0;
+	printf("message passing state zeroed\n");
+	return 0;
+}
+
+static int cmd_mp_send(long rounds)
+{
+	mp_need();
+	for (long r = 1; r <= rounds; r++) {
+		long a = wait_at_least(mp_ack(), r - 1, "ack");
+
+		if (a != r - 1)
+			fail(1, "round %ld: ack is %ld before we sent", r, a);
+		for (uint64_t j = 0; j < MP_PAYLOAD; j++)
+			mp_data()[j] = pattern(j, r);
+		__atomic_store_n(mp_flag(), r, __ATOMIC_RELEASE);
+	}
+	wait_at_least(mp_ack(), rounds, "final ack");
+	printf("sent %ld rounds\n", rounds);
+	return 0;
+}
+
+static int cmd_mp_recv(long rounds)
+{
+	mp_need();
+	for (long r = 1; r <= rounds; r++) {
+		long f = wait_at_least(mp_flag(), r, "flag");
+
+		if (f != r)
+			fail(1, "round %ld: flag jumped to %ld", r, f);
+		for (uint64_t j = 0; j < MP_PAYLOAD; j++) {
+			uint8_t got = mp_data()[j];
+
+			if (got == pattern(j, r))
+				continue;
+			fail(1, "round %ld: flag is set but payload byte %llu "
+			     "(page %llu) is %02x, want %02x%s", r,
+			     (unsigned long long)j,
+			     (unsigned long long)(1 + j / PAGE), got,
+			     pattern(j, r),
+			     r > 1 && got == pattern(j, r - 1) ?
+			     " (the previous round's value)" : "");
+		}
+		__atomic_store_n(mp_ack(), r, __ATOMIC_RELEASE);
+	}
+	printf("received %ld rounds\n", rounds);
+	return 0;
+}
+
+static int cmd_hold(long seconds)
+{
+	unsigned long sum = 0;
+
+	for (size_t off = 0; off < seg_size; off += PAGE)
+		sum += *(volatile uint8_t *)(seg + off);
+	printf("mapped (sum %lu)\n", sum);
+	fflush(stdout);
+	sleep(seconds);
+	return 0;
+}
+
+__attribute__((noreturn))
+static void usage(void)
+{
+	fail(2, "usage: dsmprog write|check PATH OFFSET COUNT SEED | "
+	     "set PATH OFFSET VALUE... | get PATH OFFSET | "
+	     "list-build|list-walk PATH N | "
+	     "atomic-incr|spin-incr PATH OFFSET N | mp-init PATH | "
+	     "mp-send|mp-recv PATH ROUNDS | hold PATH SECONDS");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 3)
+		usage();
+	cmd = argv[1];
+	map_segment(argv[2]);
+	if (argc == 6 && !strcmp(cmd, "write"))
+		return cmd_write(num(argv[3]), num(argv[4]), num(argv[5]));
+	if (argc == 6 && !strcmp(cmd, "check"))
+		return cmd_check(num(argv[3]), num(argv[4]), num(argv[5]));
+	if (argc >= 5 && !strcmp(cmd, "set")) {
+		uint64_t off = num(argv[3]);
+
+		need_range(off, 8 * (uint64_t)(argc - 4));
+		for (int i = 4; i < argc; i++)
+			((long *)(seg + off))[i - 4] = (long)num(argv[i]);
+		return 0;
+	}
+	if (argc == 4 && !strcmp(cmd, "get")) {
+		uint64_t off = num(argv[3]);
+
+		need_range(off, 8);
+		printf("%ld\n", *(long *)(seg + off));
+		return 0;
+	}
+	if (argc == 4 && !strcmp(cmd, "list-build"))
+		return cmd_list_build(num(argv[3]));
+	if (argc == 4 && !strcmp(cmd, "list-walk"))
+		return cmd_list_walk(num(argv[3]));
+	if (argc == 5 && !strcmp(cmd, "atomic-incr"))
+		return cmd_atomic_incr(num(argv[3]), num(argv[4]));
+	if (argc == 5 && !strcmp(cmd, "spin-incr"))
+		return cmd_spin_incr(num(argv[3]), num(argv[4]));
+	if (argc == 3 && !strcmp(cmd, "mp-init"))
+		return cmd_mp_init();
+	if (argc == 4 && !strcmp(cmd, "mp-send"))
+		return cmd_mp_send(num(argv[3]));
+	if (argc == 4 && !strcmp(cmd, "mp-recv"))
+		return cmd_mp_recv(num(argv[3]));
+	if (argc == 4 && !strcmp(cmd, "hold"))
+		return cmd_hold(num(argv[3]));
+	usage();
+}
