@@ -70,6 +70,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.StringFlag{Name: "advertise", Usage: "this node's name, `HOST:PORT` as its peers list it (default: the listen address, or hostname:port)"},
 			&cli.StringFlag{Name: "size", Value: "64M", Usage: "segment `SIZE`: bytes, or with K/M/G suffix; a multiple of 4096"},
 			&cli.IntFlag{Name: "pages", Usage: "segment size as a page count `N` (instead of --size)"},
+			&cli.IntFlag{Name: "block", Value: 1, Usage: "`B` aligned consecutive pages migrate together (a power of two dividing the page count)"},
 			&cli.DurationFlag{Name: "hold", Value: time.Millisecond, Usage: "keep a page that arrived at least this long before giving it away (0: at once)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
@@ -94,6 +95,11 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	block := c.Int("block")
+	if block < 1 || block&(block-1) != 0 || npages%block != 0 {
+		return fmt.Errorf("--block %d: want a power of two that divides the %d pages", block, npages)
+	}
+	unit := block * pageSize
 	self, members, err := memberNames(c.String("listen"), c.String("advertise"), c.StringSlice("peer"))
 	if err != nil {
 		return err
@@ -110,7 +116,7 @@ func mount(c *cli.Context) error {
 	}
 	log.Info("joining", "self", self, "members", members, "pages", npages)
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
-		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Members: members},
+		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Block: block, Members: members},
 		Self:        selfID,
 		Listener:    listener,
 		JoinTimeout: c.Duration("join-timeout"),
@@ -122,17 +128,17 @@ func mount(c *cli.Context) error {
 	}
 	defer transport.Close()
 
-	store, err := pages.New(npages, pageSize)
+	store, err := pages.New(npages/block, unit)
 	if err != nil {
 		return err
 	}
 	fsys := fs.New(fs.Config{
-		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize,
+		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize, Block: block,
 		AllowOther: c.Bool("allow-other"), Members: members, Self: selfID, Logger: log,
 	})
 	node := owner.NewNode(owner.NodeConfig{
-		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages},
-		PageSize:   pageSize,
+		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block},
+		PageSize:   unit,
 		HoldWindow: c.Duration("hold"),
 		Timeout:    c.Duration("timeout"),
 		Logger:     log,

@@ -8,16 +8,20 @@ import (
 	"github.com/dsmfs/dsmfs/owner"
 )
 
-// errno is the one place where the node's errors become what programs see.
-// A failed page fault reaches a program that touched the mapping as SIGBUS.
-func errno(err error) syscall.Errno {
+// errno is the one place where the node's errors become what programs see,
+// and where failed accesses are logged. A failed page fault reaches the
+// program that touched the mapping as SIGBUS.
+func (f *FS) errno(op string, off int64, err error) syscall.Errno {
 	switch {
-	case err == nil:
-		return 0
+	case errors.Is(err, owner.ErrNotHere):
+		// A readahead over pages owned elsewhere: the kernel falls
+		// back to reading the faulting page alone. Routine, not a
+		// failure.
+		f.log.Debug("readahead declined", "offset", off)
+		return syscall.EIO
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
-	case errors.Is(err, owner.ErrTimeout), errors.Is(err, owner.ErrClosed):
-		return syscall.EIO
 	}
+	f.log.Warn(op+" failed", "offset", off, "err", err)
 	return syscall.EIO
 }

@@ -20,8 +20,11 @@ import (
 // Config describes the mount.
 type Config struct {
 	Mountpoint string
-	Pages      int
-	PageSize   int
+	Pages      int // kernel pages in the segment
+	PageSize   int // kernel page size
+	// Block is how many consecutive pages migrate together: the
+	// protocol's unit, so the node's PageID counts blocks.
+	Block int
 	// AllowOther lets other users open the segment (mode 0666 instead of
 	// 0600); it needs user_allow_other in /etc/fuse.conf unless root.
 	AllowOther bool
@@ -67,11 +70,11 @@ func (f *FS) Mount(node *owner.Node) error {
 			FsName:     "dsmfs",
 			Name:       "dsmfs",
 			AllowOther: f.cfg.AllowOther,
-			// One page per request: a fault asks for exactly the page
-			// it needs (readahead would migrate neighbours for nothing)
-			// and no request spans pages with different owners.
-			MaxReadAhead: f.cfg.PageSize,
-			MaxWrite:     f.cfg.PageSize,
+			// Readahead and requests no larger than the migration
+			// unit: a fault asks for the block it needs, and a
+			// request spans at most two blocks (see Node.ReadAt).
+			MaxReadAhead: f.unit(),
+			MaxWrite:     f.unit(),
 			// Only the daemon decides when cached pages go.
 			ExplicitDataCacheControl: true,
 			DirectMount:              true,
@@ -125,21 +128,24 @@ func (f *FS) Unmount() error {
 	return nil
 }
 
-// Invalidate implements owner.Kernel: the kernel writes page p back if it
+// unit is the bytes of one protocol page, a block.
+func (f *FS) unit() int { return f.cfg.PageSize * f.cfg.Block }
+
+// Invalidate implements owner.Kernel: the kernel writes block p back if it
 // is dirty, then drops it from the page cache and from every mapping.
 func (f *FS) Invalidate(p owner.PageID) error {
 	seg := f.segment.Load()
 	if seg == nil {
 		return nil
 	}
-	off := int64(p) * int64(f.cfg.PageSize)
-	switch errno := seg.NotifyContent(off, int64(f.cfg.PageSize)); errno {
+	off := int64(p) * int64(f.unit())
+	switch errno := seg.NotifyContent(off, int64(f.unit())); errno {
 	case 0, syscall.ENOENT:
 		// ENOENT: the kernel has not looked the file up, so it caches
 		// nothing of it.
 		return nil
 	default:
-		return fmt.Errorf("invalidating page %d: %w", p, errno)
+		return fmt.Errorf("invalidating block %d: %w", p, errno)
 	}
 }
 

@@ -19,9 +19,15 @@ func (f *FS) ownersText(context.Context) []byte {
 	fmt.Fprintf(&b, "# dsmfs owners: pages=%d page_size=%d nodes=%d self=%d\n",
 		f.cfg.Pages, f.cfg.PageSize, len(f.cfg.Members), f.cfg.Self)
 	for _, r := range f.node.Owners() {
-		fmt.Fprintf(&b, "%d-%d %d %s\n", r.First, r.Last, r.Owner, f.cfg.Members[r.Owner])
+		first, last := f.kernelPages(r)
+		fmt.Fprintf(&b, "%d-%d %d %s\n", first, last, r.Owner, f.cfg.Members[r.Owner])
 	}
 	return b.Bytes()
+}
+
+// kernelPages is the kernel pages of a run of blocks.
+func (f *FS) kernelPages(r owner.Run) (first, last int) {
+	return int(r.First) * f.cfg.Block, (int(r.Last)+1)*f.cfg.Block - 1
 }
 
 // clusterOwnersText is `.cluster-owners`: what every node says it owns,
@@ -51,7 +57,8 @@ func (f *FS) clusterOwnersText(ctx context.Context) []byte {
 			fmt.Fprintf(&b, "# node %d %s: %v\n", a.Node, f.cfg.Members[a.Node], a.Err)
 		}
 		for _, r := range a.Runs {
-			for p := r.First; p <= r.Last; p++ {
+			first, last := f.kernelPages(r)
+			for p := first; p <= last; p++ {
 				if pageOwner[p] == unclaimed {
 					pageOwner[p] = r.Owner
 				} else {

@@ -7,8 +7,6 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/dsmfs/dsmfs/owner"
 )
 
 // segmentNode is the file `segment`: the shared memory itself.
@@ -62,62 +60,27 @@ func (s *segmentNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle
 	return nil, fuse.FOPEN_KEEP_CACHE, 0
 }
 
-// Read serves a page fault (or a read(2)): each page comes from this node's
-// store, after migrating here if another node owns it.
+// Read serves a page fault (or a read(2)): the bytes come from this node's
+// store, after the page migrates here if another node owns it.
 func (s *segmentNode) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n := int(min(int64(len(dest)), max(s.size()-off, 0)))
-	var page []byte // only for a request that covers part of a page
-	err := s.forPages(off, n, func(p owner.PageID, pageOff, lo, hi int) error {
-		if pageOff == 0 && hi-lo == s.fs.cfg.PageSize {
-			return s.fs.node.Read(ctx, p, dest[lo:hi])
-		}
-		if page == nil {
-			page = make([]byte, s.fs.cfg.PageSize)
-		}
-		if err := s.fs.node.Read(ctx, p, page); err != nil {
-			return err
-		}
-		copy(dest[lo:hi], page[pageOff:])
-		return nil
-	})
-	if err != nil {
-		s.fs.log.Warn("read failed", "offset", off, "err", err)
-		return nil, errno(err)
+	if err := s.fs.node.ReadAt(ctx, dest[:n], off); err != nil {
+		return nil, s.fs.errno("read", off, err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
 // Write takes dirty data the kernel writes back (or a write(2)) into this
-// node's store, after migrating the page here if another node owns it.
+// node's store, after the page migrates here if another node owns it.
 func (s *segmentNode) Write(ctx context.Context, fh fusefs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	if off+int64(len(data)) > s.size() {
 		return 0, syscall.EFBIG
 	}
-	err := s.forPages(off, len(data), func(p owner.PageID, pageOff, lo, hi int) error {
-		return s.fs.node.Write(ctx, p, pageOff, data[lo:hi])
-	})
+	n, err := s.fs.node.WriteAt(ctx, data, off)
 	if err != nil {
-		s.fs.log.Warn("write failed", "offset", off, "err", err)
-		return 0, errno(err)
+		return 0, s.fs.errno("write", off, err)
 	}
-	return uint32(len(data)), 0
-}
-
-// forPages calls fn for each page that [off, off+n) touches, with the offset
-// in the page and the request's byte range [lo, hi) that falls in it. With
-// one-page requests (see Mount) it is one call.
-func (s *segmentNode) forPages(off int64, n int, fn func(p owner.PageID, pageOff, lo, hi int) error) error {
-	ps := int64(s.fs.cfg.PageSize)
-	for lo := 0; lo < n; {
-		at := off + int64(lo)
-		pageOff := int(at % ps)
-		hi := min(n, lo+int(ps)-pageOff)
-		if err := fn(owner.PageID(at/ps), pageOff, lo, hi); err != nil {
-			return err
-		}
-		lo = hi
-	}
-	return nil
+	return uint32(n), 0
 }
 
 // Fsync has nothing to do: the daemon's store is the authoritative copy

@@ -18,8 +18,15 @@ type Hello struct {
 	Name     string   `json:"name"`
 	PageSize int      `json:"page_size"`
 	Pages    int      `json:"pages"`
+	Block    int      `json:"block"` // pages that migrate together
 	Members  []string `json:"members"`
 }
+
+// unit is the bytes of one protocol page, a block of pages.
+func (h Hello) unit() int { return h.PageSize * h.Block }
+
+// units is the number of protocol pages in the segment.
+func (h Hello) units() int { return h.Pages / h.Block }
 
 // MismatchError is a peer that disagrees with us about the cluster.
 type MismatchError struct{ msg string }
@@ -38,6 +45,8 @@ func (h Hello) check(peer Hello) error {
 		return bad("has page size %d, we have %d", peer.PageSize, h.PageSize)
 	case peer.Pages != h.Pages:
 		return bad("has %d pages, we have %d", peer.Pages, h.Pages)
+	case peer.Block != h.Block:
+		return bad("migrates blocks of %d pages, we migrate %d", peer.Block, h.Block)
 	case !slices.Equal(peer.Members, h.Members):
 		return bad("has members %s, we have %s%s%s", list(peer.Members), list(h.Members),
 			only("it", peer.Members, h.Members), only("we", h.Members, peer.Members))

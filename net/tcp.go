@@ -206,7 +206,7 @@ func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
 }
 
 func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
-	return &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.PageSize)}
+	return &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.unit())}
 }
 
 // Start delivers every message from every peer to deliver, from one
@@ -222,7 +222,7 @@ func (t *TCP) Start(deliver func(owner.Message) error) {
 }
 
 func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error) {
-	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.PageSize, t.cfg.Hello.Pages)
+	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units())
 	err := t.deliverAll(dec, deliver)
 	switch {
 	case t.closed.Load():

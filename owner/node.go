@@ -15,9 +15,15 @@ var ErrTimeout = errors.New("page did not arrive in time")
 // ErrClosed is returned for accesses after Close.
 var ErrClosed = errors.New("node is shut down")
 
+// ErrNotHere is returned for a read over several pages when some are owned
+// elsewhere; they have been asked for.
+var ErrNotHere = errors.New("not all pages of the read are here")
+
 // NodeConfig configures the driver.
 type NodeConfig struct {
 	Config
+	// PageSize is the size of a protocol page in bytes: the unit that
+	// migrates, a block of one or more kernel pages.
 	PageSize int
 	// HoldWindow is how long a page that arrived stays before the next
 	// request for it is served. Zero hands it on at once.
@@ -53,19 +59,19 @@ type Node struct {
 // waiter is a local access waiting for its page to arrive.
 type waiter struct {
 	page PageID
-	dst  []byte // a read copies the page here
-	src  []byte // a write copies this into the page at off
-	off  int
+	off  int    // where in the page the access starts
+	dst  []byte // a read copies the page from off into dst
+	src  []byte // a write copies src into the page at off
 	done chan error
 	next *waiter // the next waiter for the same page
 }
 
-// apply performs the access on the page store; called with mu held.
+// apply performs the access on the page's bytes; called with mu held.
 func (w *waiter) apply(s PageStore) {
 	if w.src != nil {
-		s.Write(w.page, w.off, w.src)
+		copy(s.Bytes(w.page)[w.off:], w.src)
 	} else {
-		s.Read(w.page, w.dst)
+		copy(w.dst, s.Bytes(w.page)[w.off:])
 	}
 }
 
@@ -85,17 +91,72 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	}
 }
 
-// Read copies page p into dst, fetching the page first if another node owns
-// it. Called from FUSE handlers.
-func (n *Node) Read(ctx context.Context, p PageID, dst []byte) error {
-	return n.access(ctx, &waiter{page: p, dst: dst})
+// ReadAt fills dst from the segment at byte offset off; FUSE READ handlers
+// call it. A read inside one page waits until the page is here.
+//
+// A read over several pages, which only the kernel's readahead issues, must
+// not wait: the kernel keeps all its pages locked meanwhile, and two nodes
+// each waiting for a page the other's read has locked would deadlock. It is
+// served when every page is here; otherwise the missing pages are asked for,
+// so that they arrive ahead of the faults to come, and ErrNotHere tells the
+// kernel to read just the page it faulted on.
+func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
+	first, last := n.pages(off, len(dst))
+	if first == last {
+		return n.access(ctx, &waiter{page: first, off: n.offset(off), dst: dst})
+	}
+	n.mu.Lock()
+	here := true
+	for p := first; p <= last; p++ {
+		here = here && n.m.Owns(p)
+	}
+	for p := first; p <= last; p++ {
+		switch {
+		case here:
+			n.m.Access(p) // notes the use of a page that is leaving
+			lo := max(0, int(int64(p)*int64(n.cfg.PageSize)-off))
+			copy(dst[lo:], n.store.Bytes(p)[n.offset(off+int64(lo)):])
+		case !n.m.Owns(p):
+			n.m.Access(p) // asks for it
+		}
+	}
+	rd := n.m.Ready()
+	n.mu.Unlock()
+	n.send(rd.Messages)
+	if !here {
+		return ErrNotHere
+	}
+	return nil
 }
 
-// Write copies src into page p at offset off, fetching the page first if
-// another node owns it. Called from FUSE handlers.
-func (n *Node) Write(ctx context.Context, p PageID, off int, src []byte) error {
-	return n.access(ctx, &waiter{page: p, src: src, off: off})
+// WriteAt stores src at byte offset off and returns how many bytes it took;
+// FUSE WRITE handlers call it. It waits until the page of off is here, then
+// goes on only while the following pages are here too, and stops short at
+// the first that is not (the kernel sends the rest again), so that it never
+// waits while the kernel holds more than one page locked for it.
+func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) {
+	first, last := n.pages(off, len(src))
+	k := min(len(src), n.cfg.PageSize-n.offset(off))
+	if err := n.access(ctx, &waiter{page: first, off: n.offset(off), src: src[:k]}); err != nil {
+		return 0, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p := first + 1; p <= last && n.m.Owns(p); p++ {
+		n.m.Access(p) // notes the use of a page that is leaving
+		k += copy(n.store.Bytes(p), src[k:])
+	}
+	return k, nil
 }
+
+// pages is the first and last page that [off, off+size) touches.
+func (n *Node) pages(off int64, size int) (first, last PageID) {
+	ps := int64(n.cfg.PageSize)
+	return PageID(off / ps), PageID((off + int64(max(size, 1)) - 1) / ps)
+}
+
+// offset is where byte off of the segment lies in its page.
+func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 
 func (n *Node) access(ctx context.Context, w *waiter) error {
 	n.mu.Lock()
@@ -176,7 +237,7 @@ func (n *Node) Receive(msg Message) error {
 		return err
 	}
 	if msg.Type == MsgPage {
-		n.store.Write(msg.Page, 0, msg.Data)
+		copy(n.store.Bytes(msg.Page), msg.Data)
 	}
 	rd := n.readyLocked()
 	n.mu.Unlock()

@@ -1,6 +1,7 @@
 package owner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -56,7 +57,7 @@ func (k *fakeKernel) access(ctx context.Context, p owner.PageID, fn func([]byte)
 	page := k.cached(p)
 	if page == nil {
 		page = make([]byte, pageSize)
-		if err := k.node.Read(ctx, p, page); err != nil {
+		if err := k.node.ReadAt(ctx, page, int64(p)*pageSize); err != nil {
 			return err
 		}
 		k.setCached(p, page)
@@ -69,7 +70,7 @@ func (k *fakeKernel) Invalidate(p owner.PageID) error {
 	k.locks[p].Lock()
 	defer k.locks[p].Unlock()
 	if page := k.cached(p); page != nil {
-		if err := k.node.Write(context.Background(), p, 0, page); err != nil {
+		if _, err := k.node.WriteAt(context.Background(), page, int64(p)*pageSize); err != nil {
 			return err
 		}
 		k.setCached(p, nil)
@@ -176,7 +177,7 @@ func TestFaultTimesOut(t *testing.T) {
 	nw.Attach(0, k.node.Receive)
 	nw.Attach(1, func(owner.Message) error { return nil }) // a peer that never answers
 	start := time.Now()
-	err = k.node.Read(context.Background(), 3, make([]byte, pageSize))
+	err = k.node.ReadAt(context.Background(), make([]byte, pageSize), 3*pageSize)
 	if err == nil || !errors.Is(err, owner.ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
@@ -184,7 +185,7 @@ func TestFaultTimesOut(t *testing.T) {
 		t.Fatalf("waited %v", waited)
 	}
 	// Pages owned here still work.
-	if err := k.node.Read(context.Background(), 0, make([]byte, pageSize)); err != nil {
+	if err := k.node.ReadAt(context.Background(), make([]byte, pageSize), 0); err != nil {
 		t.Fatalf("owned page: %v", err)
 	}
 }
@@ -215,5 +216,64 @@ func TestClusterOwners(t *testing.T) {
 	got = c.nodes[0].ClusterOwners(ctx)
 	if got[2].Err == nil || got[1].Err != nil {
 		t.Fatalf("silent node 2: got errors %v, %v", got[1].Err, got[2].Err)
+	}
+}
+
+// TestReadSpanNeverWaits: a read over several pages (kernel readahead) is
+// served when all are here, and otherwise fails at once with ErrNotHere
+// while the missing pages are fetched ahead of the faults to come.
+func TestReadSpanNeverWaits(t *testing.T) {
+	c := newCluster(t, 2, 4, 0) // node 0 owns pages 0-1, node 1 pages 2-3
+	buf := make([]byte, 2*pageSize)
+	if err := c.nodes[0].ReadAt(context.Background(), buf, 0); err != nil {
+		t.Fatalf("span of owned pages: %v", err)
+	}
+	if err := c.nodes[0].ReadAt(context.Background(), buf, pageSize); !errors.Is(err, owner.ErrNotHere) {
+		t.Fatalf("span into node 1's page 2: got %v, want ErrNotHere", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for o := c.nodes[0].Owners(); o[0].Owner != 0 || o[0].Last < 2; o = c.nodes[0].Owners() {
+		if time.Now().After(deadline) {
+			t.Fatalf("page 2 was not fetched ahead: owners %v", c.nodes[0].Owners())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.nodes[0].ReadAt(context.Background(), buf, pageSize); err != nil {
+		t.Fatalf("span after the prefetch: %v", err)
+	}
+}
+
+// TestWriteSpanStopsShort: a write reaching into a page owned elsewhere takes
+// the bytes up to that page and reports a short count, so the kernel sends
+// the rest again instead of holding two pages locked while it waits.
+func TestWriteSpanStopsShort(t *testing.T) {
+	c := newCluster(t, 2, 4, 0)
+	src := make([]byte, 2*pageSize)
+	for i := range src {
+		src[i] = byte(i%251) + 1
+	}
+	// Like the kernel, send the rest again after each short write. Pages
+	// 2 and 3 are node 1's, so each call may take at most one of them.
+	var counts []int
+	for done := 0; done < len(src); {
+		n, err := c.nodes[0].WriteAt(context.Background(), src[done:], int64(pageSize+100+done))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, n)
+		done += n
+	}
+	if want := []int{pageSize - 100, pageSize, 100}; fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Fatalf("writes took %v bytes, want %v", counts, want)
+	}
+	got := make([]byte, 2*pageSize)
+	if err := c.nodes[1].ReadAt(context.Background(), got[:pageSize], pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[1].ReadAt(context.Background(), got[pageSize:], 2*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[100:], src[:2*pageSize-100]) {
+		t.Fatal("node 1 reads other bytes than node 0 wrote")
 	}
 }

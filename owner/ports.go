@@ -14,11 +14,7 @@ type Transport interface {
 // PageStore holds the bytes of the pages this node owns. Its contents for a
 // page this node does not own are meaningless.
 type PageStore interface {
-	// Read copies page p into dst.
-	Read(p PageID, dst []byte)
-	// Write copies src into page p at byte offset off.
-	Write(p PageID, off int, src []byte)
-	// Bytes is page p itself, not a copy.
+	// Bytes is page p itself, not a copy; the driver serializes access.
 	Bytes(p PageID) []byte
 }
 

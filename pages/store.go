@@ -38,11 +38,5 @@ func (s *Store) Bytes(p owner.PageID) []byte {
 	return s.mem[off : off+s.pageSize : off+s.pageSize]
 }
 
-// Read copies page p into dst.
-func (s *Store) Read(p owner.PageID, dst []byte) { copy(dst, s.Bytes(p)) }
-
-// Write copies src into page p at offset off.
-func (s *Store) Write(p owner.PageID, off int, src []byte) { copy(s.Bytes(p)[off:], src) }
-
 // Close unmaps the store.
 func (s *Store) Close() error { return unix.Munmap(s.mem) }
