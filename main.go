@@ -275,9 +275,6 @@ func memberNames(listen, advertise string, peers []string) (string, []string, er
 		}
 		members = append(members, p)
 	}
-	if len(members) < 2 {
-		return "", nil, errors.New("give at least one --peer")
-	}
 	slices.Sort(members)
 	return self, members, nil
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 n=${1:?usage: scripts/cluster.sh N [dsmfs mount flags...]}
 shift
-[ "$n" -ge 2 ] || { echo "cluster.sh: need at least 2 nodes" >&2; exit 2; }
+[ "$n" -ge 1 ] || { echo "cluster.sh: need at least 1 node" >&2; exit 2; }
 dir=${DSMFS_CLUSTER_DIR:-/tmp/dsmfs-cluster}
 base=${DSMFS_BASE_PORT:-7100}
 mkdir -p "$dir"
