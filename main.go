@@ -8,11 +8,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	stdnet "net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,8 +22,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -43,6 +48,7 @@ func main() {
 		Commands: []*cli.Command{
 			mountCommand(),
 			ownersCommand(),
+			statsCommand(),
 		},
 	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
@@ -75,7 +81,9 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 		},
 		Action: mount,
 	}
@@ -87,7 +95,7 @@ func mount(c *cli.Context) error {
 		return fmt.Errorf("mount needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
 	}
 	mountpoint := c.Args().First()
-	log, err := newLogger(c.String("log-level"))
+	log, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
@@ -110,6 +118,15 @@ func mount(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	// Take every port before joining: failing after the join would
+	// leave the peers with a member that vanished.
+	var metricsListener stdnet.Listener
+	if addr := c.String("metrics-addr"); addr != "" {
+		if metricsListener, err = stdnet.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer metricsListener.Close()
+	}
 	listener, err := stdnet.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("cannot accept peers: %w", err)
@@ -144,6 +161,9 @@ func mount(c *cli.Context) error {
 		Logger:     log,
 	}, transport, store, fsys)
 	transport.Start(node.Receive)
+	if metricsListener != nil {
+		serveMetrics(metricsListener, node, members, log)
+	}
 	if err := fsys.Mount(node); err != nil {
 		return err
 	}
@@ -205,6 +225,73 @@ func owners(c *cli.Context) error {
 		return err
 	}
 	return drawOwnerMap(os.Stdout, string(text), isTerminal(os.Stdout))
+}
+
+func statsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "stats",
+		Usage:     "show this node's activity: faults, pages moved, latency, errors",
+		ArgsUsage: "MOUNTPOINT",
+		Description: `Reads MOUNTPOINT/.stats (one JSON object; cat it for scripts) and prints it as
+a table.
+
+Examples:
+   dsmfs stats /mnt/dsm
+   dsmfs stats /mnt/dsm --watch          refresh every second
+   dsmfs stats /mnt/dsm --watch 200ms`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "watch", Usage: "refresh every `INTERVAL` until interrupted"},
+		},
+		Action: stats,
+	}
+}
+
+// stats is `dsmfs stats`.
+func stats(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("stats needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	}
+	path := filepath.Join(c.Args().First(), ".stats")
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	for {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("is %s a dsmfs mount? %w", c.Args().First(), err)
+		}
+		var r fs.StatsReport
+		if err := json.Unmarshal(text, &r); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if c.Duration("watch") > 0 {
+			fmt.Print("\x1b[H\x1b[2J") // home, clear: redraw in place
+		}
+		printStats(os.Stdout, r)
+		if c.Duration("watch") <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.Duration("watch")):
+		}
+	}
+}
+
+func printStats(w io.Writer, r fs.StatsReport) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "node %d\t%s\tpages %d, block %d\n", r.Node, r.Address, r.Pages, r.Block)
+	fmt.Fprintf(tw, "accesses\tlocal %d\tremote %d\terrors %d\treadahead declined %d\n",
+		r.LocalAccesses, r.RemoteFaults, r.FaultErrors, r.ReadaheadDeclined)
+	fmt.Fprintf(tw, "fault latency\tp50 %.0f µs\tp99 %.0f µs\n", r.FaultP50Micros, r.FaultP99Micros)
+	fmt.Fprintf(tw, "blocks moved\tin %d\tout %d\tbytes in %d\tbytes out %d\n", r.PagesIn, r.PagesOut, r.BytesIn, r.BytesOut)
+	for _, p := range r.Peers {
+		fmt.Fprintf(tw, "  peer %d\t%s\tin %d\tout %d\n", p.Node, p.Address, p.PagesIn, p.PagesOut)
+	}
+	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
+	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
+	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
+	tw.Flush()
 }
 
 // segmentPages reads --size or --pages.
@@ -286,12 +373,19 @@ func withPort(hostport string) string {
 	return stdnet.JoinHostPort(hostport, defaultPort)
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
 // flagsFirst moves a command's positional arguments after its flags, so that
@@ -418,4 +512,65 @@ func drawOwnerMap(w io.Writer, text string, color bool) error {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// serveMetrics serves Prometheus metrics of node on l, path /metrics.
+func serveMetrics(l stdnet.Listener, node *owner.Node, members []string, log *slog.Logger) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&metrics{node: node, members: members})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	go http.Serve(l, mux) // ends when l closes at shutdown
+	log.Info("serving metrics", "url", "http://"+l.Addr().String()+"/metrics")
+}
+
+// metrics turns a node's Stats into Prometheus metrics at each scrape.
+type metrics struct {
+	node    *owner.Node
+	members []string
+}
+
+var (
+	metricCounters = map[string]func(owner.Stats) uint64{
+		"local_accesses_total":     func(s owner.Stats) uint64 { return s.LocalAccesses },
+		"remote_faults_total":      func(s owner.Stats) uint64 { return s.RemoteFaults },
+		"fault_errors_total":       func(s owner.Stats) uint64 { return s.FaultErrors },
+		"readahead_declined_total": func(s owner.Stats) uint64 { return s.ReadaheadDeclined },
+		"bytes_in_total":           func(s owner.Stats) uint64 { return s.BytesIn },
+		"bytes_out_total":          func(s owner.Stats) uint64 { return s.BytesOut },
+		"requests_forwarded_total": func(s owner.Stats) uint64 { return s.Forwarded },
+		"requests_queued_total":    func(s owner.Stats) uint64 { return s.Queued },
+		"hold_waits_total":         func(s owner.Stats) uint64 { return s.HoldWaits },
+		"invalidations_total":      func(s owner.Stats) uint64 { return s.Invalidations },
+		"reinvalidations_total":    func(s owner.Stats) uint64 { return s.Reinvalidations },
+		"protocol_errors_total":    func(s owner.Stats) uint64 { return s.ProtocolErrors },
+		"send_errors_total":        func(s owner.Stats) uint64 { return s.SendErrors },
+	}
+	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
+	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
+	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+)
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.node.Stats()
+	for name, value := range metricCounters {
+		desc := prometheus.NewDesc("dsmfs_"+name, strings.ReplaceAll(strings.TrimSuffix(name, "_total"), "_", " ")+".", nil, nil)
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(value(st)))
+	}
+	for id, addr := range m.members {
+		if owner.NodeID(id) != m.node.Self() {
+			ch <- prometheus.MustNewConstMetric(pagesInDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
+			ch <- prometheus.MustNewConstMetric(pagesOutDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
+		}
+	}
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, le := range owner.LatencyBuckets {
+		cum += st.FaultLatency[i]
+		buckets[le.Seconds()] = cum
+	}
+	cum += st.FaultLatency[len(owner.LatencyBuckets)]
+	ch <- prometheus.MustNewConstHistogram(latencyDesc, cum, st.FaultLatencySum.Seconds(), buckets)
 }

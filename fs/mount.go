@@ -167,6 +167,7 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	}{
 		{".owners", r.fs.ownersText},
 		{".cluster-owners", r.fs.clusterOwnersText},
+		{".stats", r.fs.statsText},
 	} {
 		ino := r.NewPersistentInode(ctx, &specialNode{content: special.content}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: uint64(3 + i)})
 		r.AddChild(special.name, ino, false)

@@ -42,9 +42,10 @@ type pageState struct {
 // Machine is the ownership protocol of one node as a pure state machine.
 // It is not safe for concurrent use; the driver serializes all calls.
 type Machine struct {
-	cfg   Config
-	pages []pageState
-	rd    Ready
+	cfg      Config
+	pages    []pageState
+	rd       Ready
+	counters Counters
 }
 
 // NewMachine returns the machine of cfg.Self at cluster start.
@@ -112,6 +113,7 @@ func (m *Machine) stepRequest(msg Message) error {
 		// point at the requester, who is the new tail.
 		m.send(Message{Type: MsgRequest, To: ps.prob, Page: msg.Page, Requester: r})
 		ps.prob = r
+		m.counters.Forwarded++
 		return nil
 	}
 	switch {
@@ -122,6 +124,10 @@ func (m *Machine) stepRequest(msg Message) error {
 	default:
 		// Still on its way here, or inside the hold window: r is next.
 		ps.next = r
+		m.counters.Queued++
+		if ps.phase == owned {
+			m.counters.HoldWaits++
+		}
 	}
 	ps.prob = r
 	return nil
@@ -168,6 +174,8 @@ func (m *Machine) InvalidateDone(p PageID) {
 	}
 	if ps.touched {
 		ps.touched = false
+		m.counters.Invalidations++
+		m.counters.Reinvalidations++
 		m.act(ActInvalidate, p)
 		return
 	}
@@ -179,6 +187,7 @@ func (m *Machine) InvalidateDone(p PageID) {
 func (m *Machine) give(p PageID, to NodeID) {
 	ps := &m.pages[p]
 	ps.phase, ps.peer, ps.next, ps.touched = leaving, to, None, false
+	m.counters.Invalidations++
 	m.act(ActInvalidate, p)
 }
 
@@ -201,6 +210,9 @@ func (m *Machine) Owner(p PageID) NodeID {
 	}
 	return ps.prob
 }
+
+// Counters returns what the machine has done so far.
+func (m *Machine) Counters() Counters { return m.counters }
 
 // Pages is the number of pages in the segment.
 func (m *Machine) Pages() int { return len(m.pages) }

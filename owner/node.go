@@ -46,6 +46,7 @@ type Node struct {
 	store     PageStore
 	kernel    Kernel
 	log       *slog.Logger
+	stats     *stats
 
 	mu      sync.Mutex
 	m       *Machine           // guarded by mu
@@ -84,7 +85,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		log = slog.Default()
 	}
 	return &Node{
-		cfg: cfg, transport: t, store: s, kernel: k, log: log,
+		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
 		m:       NewMachine(cfg.Config),
 		waiters: make(map[PageID]*waiter),
 		queries: make(map[PageID]*ownersQuery),
@@ -124,8 +125,10 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 	n.mu.Unlock()
 	n.send(rd.Messages)
 	if !here {
+		n.stats.readaheadDeclined.Add(1)
 		return ErrNotHere
 	}
+	n.stats.localAccesses.Add(1)
 	return nil
 }
 
@@ -167,6 +170,7 @@ func (n *Node) access(ctx context.Context, w *waiter) error {
 	if n.m.Access(w.page) {
 		w.apply(n.store)
 		n.mu.Unlock()
+		n.stats.localAccesses.Add(1)
 		return nil
 	}
 	w.done = make(chan error, 1)
@@ -177,7 +181,14 @@ func (n *Node) access(ctx context.Context, w *waiter) error {
 	// An access only ever asks for the page: no action here, so no
 	// invalidation can run inside the FUSE handler that called us.
 	n.send(rd.Messages)
-	return n.wait(ctx, w)
+	start := time.Now()
+	err := n.wait(ctx, w)
+	if err != nil {
+		n.stats.faultErrors.Add(1)
+	} else {
+		n.stats.fault(time.Since(start))
+	}
+	return err
 }
 
 func (n *Node) wait(ctx context.Context, w *waiter) error {
@@ -234,10 +245,13 @@ func (n *Node) Receive(msg Message) error {
 	n.mu.Lock()
 	if err := n.m.Step(msg); err != nil {
 		n.mu.Unlock()
+		n.stats.protocolErrors.Add(1)
 		return err
 	}
 	if msg.Type == MsgPage {
 		copy(n.store.Bytes(msg.Page), msg.Data)
+		n.stats.pagesIn[msg.From].Add(1)
+		n.stats.bytesIn.Add(uint64(len(msg.Data)))
 	}
 	rd := n.readyLocked()
 	n.mu.Unlock()
@@ -308,8 +322,11 @@ func (n *Node) send(msgs []Message) {
 			// The machine no longer owns the page, so nothing writes
 			// it until it comes back, which needs this send to finish.
 			msg.Data = n.store.Bytes(msg.Page)
+			n.stats.pagesOut[msg.To].Add(1)
+			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 		}
 		if err := n.transport.Send(msg); err != nil {
+			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
 		}
 	}

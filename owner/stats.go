@@ -1,0 +1,123 @@
+package owner
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Counters are what a Machine has done, for observability only.
+type Counters struct {
+	Forwarded       uint64 // requests passed on towards the tail of a queue
+	Queued          uint64 // requests queued behind a page on its way or in its hold window
+	HoldWaits       uint64 // of those, requests that found the page here but inside its hold window
+	Invalidations   uint64 // times local programs were asked to give a page up
+	Reinvalidations uint64 // of those, repeats because a local access came in during one
+}
+
+// LatencyBuckets are the upper bounds of the fault latency histogram.
+var LatencyBuckets = []time.Duration{
+	10 * time.Microsecond, 20 * time.Microsecond, 50 * time.Microsecond,
+	100 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	time.Second, 10 * time.Second,
+}
+
+// Stats is a snapshot of a node's activity since it started.
+type Stats struct {
+	Counters
+	LocalAccesses     uint64   // accesses served at once: the page was here
+	RemoteFaults      uint64   // accesses that waited for a page and got it
+	FaultErrors       uint64   // accesses that failed: timeout, shutdown
+	ReadaheadDeclined uint64   // reads over several pages declined (see ReadAt)
+	PagesIn, PagesOut []uint64 // by peer NodeID
+	BytesIn, BytesOut uint64   // page bytes received and sent
+	ProtocolErrors    uint64   // messages from peers that broke the protocol
+	SendErrors        uint64   // messages that could not be sent
+	// FaultLatency counts remote faults by LatencyBuckets, plus one
+	// overflow bucket; FaultLatencySum is their total.
+	FaultLatency    []uint64
+	FaultLatencySum time.Duration
+	// FaultP50, FaultP99 are over the most recent remote faults.
+	FaultP50, FaultP99 time.Duration
+}
+
+// recentFaults is how many remote fault latencies the percentiles cover.
+const recentFaults = 4096
+
+// stats counts without taking the node's mu: the counters are atomic and
+// the latency record has its own lock.
+type stats struct {
+	localAccesses, remoteFaults, faultErrors, readaheadDeclined atomic.Uint64
+	bytesIn, bytesOut, protocolErrors, sendErrors               atomic.Uint64
+	pagesIn, pagesOut                                           []atomic.Uint64 // by peer
+
+	mu       sync.Mutex
+	buckets  []uint64      // guarded by mu
+	sum      time.Duration // guarded by mu
+	recent   []time.Duration
+	nextSlot int // guarded by mu: where the next latency goes in recent
+}
+
+func newStats(nodes int) *stats {
+	return &stats{
+		pagesIn:  make([]atomic.Uint64, nodes),
+		pagesOut: make([]atomic.Uint64, nodes),
+		buckets:  make([]uint64, len(LatencyBuckets)+1),
+		recent:   make([]time.Duration, 0, recentFaults),
+	}
+}
+
+func (s *stats) fault(d time.Duration) {
+	s.remoteFaults.Add(1)
+	i, _ := slices.BinarySearch(LatencyBuckets, d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buckets[i]++
+	s.sum += d
+	if len(s.recent) < recentFaults {
+		s.recent = append(s.recent, d)
+	} else {
+		s.recent[s.nextSlot] = d
+		s.nextSlot = (s.nextSlot + 1) % recentFaults
+	}
+}
+
+func (s *stats) snapshot(c Counters) Stats {
+	st := Stats{
+		Counters:          c,
+		LocalAccesses:     s.localAccesses.Load(),
+		RemoteFaults:      s.remoteFaults.Load(),
+		FaultErrors:       s.faultErrors.Load(),
+		ReadaheadDeclined: s.readaheadDeclined.Load(),
+		BytesIn:           s.bytesIn.Load(),
+		BytesOut:          s.bytesOut.Load(),
+		ProtocolErrors:    s.protocolErrors.Load(),
+		SendErrors:        s.sendErrors.Load(),
+	}
+	for i := range s.pagesIn {
+		st.PagesIn = append(st.PagesIn, s.pagesIn[i].Load())
+		st.PagesOut = append(st.PagesOut, s.pagesOut[i].Load())
+	}
+	s.mu.Lock()
+	st.FaultLatency = slices.Clone(s.buckets)
+	st.FaultLatencySum = s.sum
+	recent := slices.Clone(s.recent)
+	s.mu.Unlock()
+	if len(recent) > 0 {
+		slices.Sort(recent)
+		st.FaultP50 = recent[len(recent)/2]
+		st.FaultP99 = recent[len(recent)*99/100]
+	}
+	return st
+}
+
+// Stats returns a snapshot of the node's activity.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	c := n.m.Counters()
+	n.mu.Unlock()
+	return n.stats.snapshot(c)
+}
