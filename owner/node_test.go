@@ -277,3 +277,25 @@ func TestWriteSpanStopsShort(t *testing.T) {
 		t.Fatal("node 1 reads other bytes than node 0 wrote")
 	}
 }
+
+// TestStatsCountMigrations: a remote fault shows up on both sides, a page
+// out on the giver and a page in and a latency sample on the taker.
+func TestStatsCountMigrations(t *testing.T) {
+	c := newCluster(t, 2, 4, 0)
+	if err := c.kernels[1].access(context.Background(), 0, func([]byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.kernels[1].access(context.Background(), 3, func([]byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	taker, giver := c.nodes[1].Stats(), c.nodes[0].Stats()
+	if taker.RemoteFaults != 1 || taker.LocalAccesses != 1 || taker.PagesIn[0] != 1 || taker.BytesIn != pageSize {
+		t.Errorf("taker: %+v", taker)
+	}
+	if taker.FaultP50 <= 0 || taker.FaultLatency[len(taker.FaultLatency)-1] != 0 {
+		t.Errorf("taker latency: p50 %v, buckets %v", taker.FaultP50, taker.FaultLatency)
+	}
+	if giver.PagesOut[1] != 1 || giver.Invalidations != 1 || giver.BytesOut != pageSize {
+		t.Errorf("giver: %+v", giver)
+	}
+}
