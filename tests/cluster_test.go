@@ -1,10 +1,12 @@
 package tests
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,48 +40,70 @@ func mountArgs(mnt string, order argOrder, flags ...string) []string {
 	return append(append([]string{"mount"}, flags...), mnt)
 }
 
-// cluster is two mounted daemons on loopback. nodes[i] is node number i,
-// i.e. the i-th name in string order, which initially owns pages
-// [i*pages/2, (i+1)*pages/2).
+// cluster is n mounted daemons on loopback, each listing all the others as
+// peers. nodes[i] is node number i, i.e. the i-th name in string order, which
+// initially owns pages [i*pages/n, (i+1)*pages/n).
 type cluster struct {
 	t     *testing.T
 	pages int
-	nodes [2]*daemon
+	nodes []*daemon
 }
 
-// freeAddrs returns two loopback addresses that were free a moment ago,
-// sorted as strings, the way the daemon numbers nodes. One port has four
-// digits and the other (from the kernel's ephemeral range) five, so that the
-// string order is the reverse of the numeric one and a daemon that sorts
-// numerically shows up in the .owners tests.
-func freeAddrs(t *testing.T) []string {
+// freeAddrs returns n loopback addresses that were free a moment ago, sorted
+// as strings, the way the daemon numbers nodes. Every other port has four
+// digits (2000-9999) and the rest five digits starting with 1 (10000-19999),
+// so the string order puts every five-digit port before every four-digit
+// one, against the numeric order: a daemon that sorts numerically shows up
+// in the .owners tests. Both ranges lie below the kernel's default ephemeral
+// range (32768-60999), so no outgoing connection of a daemon can take a port
+// before the daemon meant to listen on it has bound it.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	var addrs []string
-	listen := func(addr string) bool {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
+	for i := range n {
+		lo, hi := 2000, 9999
+		if i%2 == 1 {
+			lo, hi = 10000, 19999
 		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-		return true
-	}
-	for port := 2000 + rand.IntN(5000); !listen(fmt.Sprintf("127.0.0.1:%d", port)); port++ {
-		if port == 9999 {
-			t.Fatal("no free four-digit port on 127.0.0.1")
+		port := lo + rand.IntN((hi-lo)/2)
+		for slices.Contains(addrs, fmt.Sprintf("127.0.0.1:%d", port)) || !canListen(port) {
+			if port++; port > hi {
+				t.Fatalf("no free port in %d-%d on 127.0.0.1", lo, hi)
+			}
 		}
-	}
-	if !listen("127.0.0.1:0") {
-		t.Fatal("no free ephemeral port on 127.0.0.1")
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	sort.Strings(addrs)
 	return addrs
 }
 
+// canListen reports whether port on 127.0.0.1 is free right now.
+func canListen(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// peerFlags lists every address but addrs[i] as a --peer.
+func peerFlags(addrs []string, i int) []string {
+	var flags []string
+	for j, a := range addrs {
+		if j != i {
+			flags = append(flags, "--peer", a)
+		}
+	}
+	return flags
+}
+
 // clusterOpts varies a cluster from the defaults.
 type clusterOpts struct {
-	orders [2]argOrder // node 0's and node 1's; flags first by default
-	flags  []string    // extra flags for both daemons
+	nodes  int        // 2 if zero
+	pages  int        // testPages if zero
+	orders []argOrder // orders[i] is node i's; flags first for nodes beyond
+	flags  []string   // extra flags for every daemon
 }
 
 // startCluster starts two daemons with default options and waits until both
@@ -92,13 +116,19 @@ func startCluster(t *testing.T) *cluster {
 func startClusterWith(t *testing.T, opts clusterOpts) *cluster {
 	t.Helper()
 	requireE2E(t)
-	c := &cluster{t: t, pages: testPages}
-	addrs := freeAddrs(t)
+	n := cmp.Or(opts.nodes, 2)
+	c := &cluster{t: t, pages: cmp.Or(opts.pages, testPages)}
+	addrs := freeAddrs(t, n)
 	for i, addr := range addrs {
 		mnt := newMountDir(t)
-		flags := append([]string{"--listen", addr, "--peer", addrs[1-i],
-			"--pages", strconv.Itoa(c.pages), "--join-timeout", "20s"}, opts.flags...)
-		c.nodes[i] = startDaemon(t, addr, mnt, mountArgs(mnt, opts.orders[i], flags...))
+		order := flagsFirst
+		if i < len(opts.orders) {
+			order = opts.orders[i]
+		}
+		flags := append([]string{"--listen", addr}, peerFlags(addrs, i)...)
+		flags = append(flags, "--pages", strconv.Itoa(c.pages), "--join-timeout", "20s")
+		flags = append(flags, opts.flags...)
+		c.nodes = append(c.nodes, startDaemon(t, addr, mnt, mountArgs(mnt, order, flags...)))
 	}
 	for _, d := range c.nodes {
 		waitMounted(t, d)
@@ -135,5 +165,10 @@ func waitMounted(t *testing.T, d *daemon) {
 // seg is node i's segment file.
 func (c *cluster) seg(i int) string { return filepath.Join(c.nodes[i].mnt, "segment") }
 
-// pageOwner is the node that owns page p when the cluster starts.
-func (c *cluster) pageOwner(p int) int { return p * 2 / c.pages }
+// pageOwner is the node that owns page p when the cluster starts: the i with
+// i*pages/n <= p < (i+1)*pages/n, rounding down as the README does.
+func (c *cluster) pageOwner(p int) int { return ((p+1)*len(c.nodes) - 1) / c.pages }
+
+// firstPage is the first page node i owns when the cluster starts; node i's
+// pages end before firstPage(i+1).
+func (c *cluster) firstPage(i int) int { return i * c.pages / len(c.nodes) }

@@ -72,7 +72,7 @@ func TestSizeMismatchRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := freeAddrs(t)
+			addrs := freeAddrs(t, 2)
 			var ds []*daemon
 			for i, addr := range addrs {
 				mnt := newMountDir(t)
@@ -102,7 +102,7 @@ func TestMissingPeerGivesUp(t *testing.T) {
 	// Both roles: the lower name dials, the higher one accepts.
 	for _, role := range []string{"dialer", "acceptor"} {
 		t.Run(role, func(t *testing.T) {
-			addrs := freeAddrs(t)
+			addrs := freeAddrs(t, 2)
 			self, peer := addrs[0], addrs[1]
 			if role == "acceptor" {
 				self, peer = peer, self
@@ -165,10 +165,10 @@ func TestSignalUnmountsWhileMapped(t *testing.T) {
 func TestFlagOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		orders [2]argOrder
+		orders []argOrder
 	}{
-		{"node0-mount-first", [2]argOrder{mountFirst, flagsFirst}},
-		{"node1-mount-first", [2]argOrder{flagsFirst, mountFirst}},
+		{"node0-mount-first", []argOrder{mountFirst, flagsFirst}},
+		{"node1-mount-first", []argOrder{flagsFirst, mountFirst}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startClusterWith(t, clusterOpts{orders: tc.orders})

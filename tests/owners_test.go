@@ -3,16 +3,25 @@ package tests
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// ownerRun is one line of .owners: pages first..last belong to node at addr.
+// ownerRun is one line of .owners or .cluster-owners: pages first..last
+// belong to node at addr, or, in .cluster-owners only, node is unclaimed or
+// claimedTwice.
 type ownerRun struct {
 	first, last, node int
 	addr              string
 }
+
+// The owner fields of .cluster-owners that are not node numbers.
+const (
+	unclaimed    = -1 // "?": no node claims the pages
+	claimedTwice = -2 // "!": several nodes claim them
+)
 
 // owners is one node's parsed .owners file.
 type owners struct {
@@ -20,8 +29,7 @@ type owners struct {
 	runs                         []ownerRun
 }
 
-// parseOwners parses .owners and checks its shape: the runs cover every page
-// in order, and neighbouring runs have different owners (one line per run).
+// parseOwners parses .owners and checks its shape (see parseRuns).
 func parseOwners(text string) (owners, error) {
 	var o owners
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
@@ -29,26 +37,46 @@ func parseOwners(text string) (owners, error) {
 		&o.pages, &o.pageSize, &o.nodes, &o.self); err != nil {
 		return o, fmt.Errorf("header %q: %v", lines[0], err)
 	}
+	var err error
+	o.runs, err = parseRuns(lines[1:], o.pages, false)
+	return o, err
+}
+
+// parseRuns parses FIRST-LAST NODE ADDRESS lines and checks that they cover
+// pages [0, pages) in order and that neighbouring runs have different owners
+// (one line per run). NODE may be "?" or "!" only if marks is set.
+func parseRuns(lines []string, pages int, marks bool) ([]ownerRun, error) {
+	var runs []ownerRun
 	next := 0
-	for _, line := range lines[1:] {
+	for _, line := range lines {
 		var r ownerRun
-		var rest string
-		if n, _ := fmt.Sscanf(line, "%d-%d %d %s%s", &r.first, &r.last, &r.node, &r.addr, &rest); n != 4 {
-			return o, fmt.Errorf("line %q is not FIRST-LAST NODE ADDRESS", line)
+		var node, rest string
+		if n, _ := fmt.Sscanf(line, "%d-%d %s %s%s", &r.first, &r.last, &node, &r.addr, &rest); n != 4 {
+			return nil, fmt.Errorf("line %q is not FIRST-LAST NODE ADDRESS", line)
+		}
+		switch n, err := strconv.Atoi(node); {
+		case err == nil && n >= 0:
+			r.node = n
+		case marks && node == "?":
+			r.node = unclaimed
+		case marks && node == "!":
+			r.node = claimedTwice
+		default:
+			return nil, fmt.Errorf("line %q: %q is not a node number", line, node)
 		}
 		if r.first != next || r.last < r.first {
-			return o, fmt.Errorf("line %q: expected a run starting at page %d", line, next)
+			return nil, fmt.Errorf("line %q: expected a run starting at page %d", line, next)
 		}
-		if k := len(o.runs); k > 0 && o.runs[k-1].node == r.node {
-			return o, fmt.Errorf("line %q continues the previous run of node %d", line, r.node)
+		if k := len(runs); k > 0 && runs[k-1].node == r.node {
+			return nil, fmt.Errorf("line %q continues the previous run of node %d", line, r.node)
 		}
-		o.runs = append(o.runs, r)
+		runs = append(runs, r)
 		next = r.last + 1
 	}
-	if next != o.pages {
-		return o, fmt.Errorf("runs end at page %d of %d", next, o.pages)
+	if next != pages {
+		return nil, fmt.Errorf("runs end at page %d of %d", next, pages)
 	}
-	return o, nil
+	return runs, nil
 }
 
 // owner returns the run that covers page p.
@@ -73,9 +101,10 @@ func (c *cluster) readOwners(i int) owners {
 	if err != nil {
 		c.t.Fatalf("node %d .owners: %v", i, err)
 	}
-	if o.pages != c.pages || o.pageSize != pageSize || o.nodes != 2 || o.self != i {
-		c.t.Fatalf("node %d .owners header says pages=%d page_size=%d nodes=%d self=%d, want %d %d 2 %d",
-			i, o.pages, o.pageSize, o.nodes, o.self, c.pages, pageSize, i)
+	n := len(c.nodes)
+	if o.pages != c.pages || o.pageSize != pageSize || o.nodes != n || o.self != i {
+		c.t.Fatalf("node %d .owners header says pages=%d page_size=%d nodes=%d self=%d, want %d %d %d %d",
+			i, o.pages, o.pageSize, o.nodes, o.self, c.pages, pageSize, n, i)
 	}
 	return o
 }
@@ -85,7 +114,10 @@ func (c *cluster) readOwners(i int) owners {
 // that wantOwner(p) says who.
 func (c *cluster) checkOwnership(wantOwner func(page int) int) {
 	c.t.Helper()
-	views := [2]owners{c.readOwners(0), c.readOwners(1)}
+	views := make([]owners, len(c.nodes))
+	for i := range views {
+		views[i] = c.readOwners(i)
+	}
 	for i, o := range views {
 		for _, r := range o.runs {
 			if r.node == i && r.addr != c.nodes[i].name {
@@ -94,15 +126,16 @@ func (c *cluster) checkOwnership(wantOwner func(page int) int) {
 		}
 	}
 	for p := range c.pages {
-		claims := 0
+		var claims, says []int
 		for i, o := range views {
-			if o.owner(p).node == i {
-				claims++
+			says = append(says, o.owner(p).node)
+			if says[i] == i {
+				claims = append(claims, i)
 			}
 		}
-		if want := wantOwner(p); views[want].owner(p).node != want || claims != 1 {
-			c.t.Fatalf("page %d: node 0 says owner %d, node 1 says owner %d; want exactly node %d to claim it",
-				p, views[0].owner(p).node, views[1].owner(p).node, want)
+		if want := wantOwner(p); len(claims) != 1 || claims[0] != want {
+			c.t.Fatalf("page %d: nodes 0..%d say its owner is %v; want exactly node %d to claim it",
+				p, len(views)-1, says, want)
 		}
 	}
 }

@@ -26,14 +26,17 @@ func (r progRun) String() string {
 	return fmt.Sprintf("%s: %v\n%s", strings.Join(r.argv, " "), r.err, r.out)
 }
 
-func runProg(argv ...string) progRun {
-	ctx, cancel := context.WithTimeout(context.Background(), progTimeout)
+func runProg(argv ...string) progRun { return runProgWithin(progTimeout, argv...) }
+
+// runProgWithin is runProg with a time limit of its own.
+func runProgWithin(timeout time.Duration, argv ...string) progRun {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("killed after %v: %w", progTimeout, err)
+		err = fmt.Errorf("killed after %v: %w", timeout, err)
 	}
 	return progRun{argv, string(out), err}
 }

@@ -14,24 +14,30 @@ const (
 	mpRounds         = 600
 )
 
-// requireInterleaving fails the test if neither program ever saw the other
-// node's increments between two of its own: then the run was sequential and
-// proved nothing about cross-node atomicity.
+// requireInterleaving fails the test if no program ever saw another node's
+// increments between two of its own: then the run was sequential and proved
+// nothing about cross-node atomicity.
 func requireInterleaving(t *testing.T, runs []progRun) {
 	t.Helper()
 	total := 0
 	for _, r := range runs {
-		var k int
-		i := strings.Index(r.out, "interleavings=")
-		if i < 0 {
-			t.Fatalf("no interleavings count in %s", r)
-		}
-		fmt.Sscanf(r.out[i:], "interleavings=%d", &k)
-		total += k
+		total += interleavings(t, r)
 	}
 	if total == 0 {
-		t.Fatal("the two programs never interleaved: the test did not exercise concurrent access")
+		t.Fatal("the programs never interleaved: the test did not exercise concurrent access")
 	}
+}
+
+// interleavings is the count an incr program printed.
+func interleavings(t *testing.T, r progRun) int {
+	t.Helper()
+	var k int
+	i := strings.Index(r.out, "interleavings=")
+	if i < 0 {
+		t.Fatalf("no interleavings count in %s", r)
+	}
+	fmt.Sscanf(r.out[i:], "interleavings=%d", &k)
+	return k
 }
 
 func TestAtomicCounterBothNodes(t *testing.T) {

@@ -11,19 +11,22 @@
  *   get PATH OFFSET                print the long at OFFSET
  *   list-build PATH N              linked list of N nodes, head at offset 0
  *   list-walk PATH N               walk and verify that list
- *   atomic-incr PATH OFFSET N      N atomic increments of the long at OFFSET
- *   spin-incr PATH OFFSET N        N plain increments of the long at
+ *   atomic-incr PATH OFFSET N [PARTIES]
+ *                                  N atomic increments of the long at OFFSET
+ *   spin-incr PATH OFFSET N [PARTIES]
+ *                                  N plain increments of the long at
  *                                  OFFSET+4096 under a spin lock at OFFSET
  *   mp-init PATH                   zero the message-passing flag and ack
  *   mp-send PATH ROUNDS            message-passing sender
  *   mp-recv PATH ROUNDS            message-passing receiver
  *   hold PATH SECONDS              touch every page, print "mapped", sleep
  *
- * The two incr commands first meet the other node at a barrier (the long at
- * OFFSET+8, which must start at 0) so that both really run at the same time,
- * and rest briefly after every BURST increments: without rests, a program
- * hammering the page kept it for most of its run (measured: 1M increments
- * per node never interleaved), and the test would prove little.
+ * The two incr commands first meet the programs on the other nodes at a
+ * barrier (the long at OFFSET+8, which must start at 0) until PARTIES
+ * programs in all (default 2) arrived, so that all really run at the same
+ * time, and rest briefly after every BURST increments: without rests, a
+ * program hammering the page kept it for most of its run (measured: 1M
+ * increments per node never interleaved), and the test would prove little.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -153,10 +156,10 @@ static void rest_after_burst(uint64_t i)
 		nanosleep(&ts, NULL);
 }
 
-static void barrier(long *b)
+static void barrier(long *b, long parties)
 {
 	__atomic_add_fetch(b, 1, __ATOMIC_SEQ_CST);
-	wait_at_least(b, 2, "the start barrier");
+	wait_at_least(b, parties, "the start barrier");
 }
 
 static int cmd_write(uint64_t off, uint64_t count, uint64_t seed)
@@ -277,15 +280,15 @@ static int cmd_list_walk(uint64_t n)
 	return 0;
 }
 
-/* interleavings counts the times the other node incremented between two of
+/* interleavings counts the times another node incremented between two of
  * ours: evidence that the run was really concurrent. */
-static int cmd_atomic_incr(uint64_t off, uint64_t n)
+static int cmd_atomic_incr(uint64_t off, uint64_t n, long parties)
 {
 	long *ctr, last = -2, interleavings = 0;
 
 	need_range(off, 16);
 	ctr = (long *)(seg + off);
-	barrier(ctr + 1);
+	barrier(ctr + 1, parties);
 	for (uint64_t i = 0; i < n; i++) {
 		long prev = __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
 
@@ -297,7 +300,7 @@ static int cmd_atomic_incr(uint64_t off, uint64_t n)
 	return 0;
 }
 
-static int cmd_spin_incr(uint64_t off, uint64_t n)
+static int cmd_spin_incr(uint64_t off, uint64_t n, long parties)
 {
 	char *lock;
 	long *ctr, last = -2, interleavings = 0;
@@ -305,7 +308,7 @@ static int cmd_spin_incr(uint64_t off, uint64_t n)
 	need_range(off, PAGE + 8);
 	lock = seg + off;
 	ctr = (long *)(seg + off + PAGE);
-	barrier((long *)(lock + 8));
+	barrier((long *)(lock + 8), parties);
 	for (uint64_t i = 0; i < n; i++) {
 		long prev;
 
@@ -409,7 +412,7 @@ static void usage(void)
 	fail(2, "usage: dsmprog write|check PATH OFFSET COUNT SEED | "
 	     "set PATH OFFSET VALUE... | get PATH OFFSET | "
 	     "list-build|list-walk PATH N | "
-	     "atomic-incr|spin-incr PATH OFFSET N | mp-init PATH | "
+	     "atomic-incr|spin-incr PATH OFFSET N [PARTIES] | mp-init PATH | "
 	     "mp-send|mp-recv PATH ROUNDS | hold PATH SECONDS");
 }
 
@@ -444,10 +447,12 @@ int main(int argc, char **argv)
 		return cmd_list_build(num(argv[3]));
 	if (argc == 4 && !strcmp(cmd, "list-walk"))
 		return cmd_list_walk(num(argv[3]));
-	if (argc == 5 && !strcmp(cmd, "atomic-incr"))
-		return cmd_atomic_incr(num(argv[3]), num(argv[4]));
-	if (argc == 5 && !strcmp(cmd, "spin-incr"))
-		return cmd_spin_incr(num(argv[3]), num(argv[4]));
+	if ((argc == 5 || argc == 6) && !strcmp(cmd, "atomic-incr"))
+		return cmd_atomic_incr(num(argv[3]), num(argv[4]),
+				       argc == 6 ? (long)num(argv[5]) : 2);
+	if ((argc == 5 || argc == 6) && !strcmp(cmd, "spin-incr"))
+		return cmd_spin_incr(num(argv[3]), num(argv[4]),
+				     argc == 6 ? (long)num(argv[5]) : 2);
 	if (argc == 3 && !strcmp(cmd, "mp-init"))
 		return cmd_mp_init();
 	if (argc == 4 && !strcmp(cmd, "mp-send"))
