@@ -41,6 +41,7 @@ type FS struct {
 	node    *owner.Node
 	server  *fuse.Server
 	segment atomic.Pointer[fusefs.Inode] // set once the root is added
+	lockers lockers
 }
 
 // New returns the file system for cfg; it is mounted by Mount. It is the
@@ -65,7 +66,7 @@ func (f *FS) Mount(node *owner.Node) error {
 	}
 	timeout := attrTimeout
 	root := &rootNode{fs: f}
-	server, err := fusefs.Mount(f.cfg.Mountpoint, root, &fusefs.Options{
+	opts := &fusefs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:     "dsmfs",
 			Name:       "dsmfs",
@@ -79,13 +80,20 @@ func (f *FS) Mount(node *owner.Node) error {
 			ExplicitDataCacheControl: true,
 			DirectMount:              true,
 			DisableXAttrs:            true,
+			EnableLocks:              true,
 		},
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,
 		UID:          uint32(os.Getuid()),
 		GID:          uint32(os.Getgid()),
-	})
+	}
+	raw := &lockReleaser{RawFileSystem: fusefs.NewNodeFS(root, opts), fs: f}
+	server, err := fuse.NewServer(raw, f.cfg.Mountpoint, &opts.MountOptions)
 	if err != nil {
+		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
 	}
 	f.server = server

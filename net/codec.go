@@ -83,6 +83,8 @@ func (d *decoder) next() (owner.Message, error) {
 		ok = n == d.pageSize
 	case owner.MsgOwnersReply:
 		ok = n%8 == 0 && n <= d.maxReply
+	case owner.MsgLockRequest, owner.MsgLockReply:
+		ok = n == owner.LockMessageSize
 	default:
 		return m, fmt.Errorf("unknown frame type %#x", h.typ)
 	}

@@ -55,6 +55,12 @@ type Node struct {
 	// queries are ClusterOwners calls waiting for answers; guarded by mu.
 	queries   map[PageID]*ownersQuery
 	nextQuery PageID // guarded by mu
+
+	// File locks are apart from pages: their own mutex, never held with mu.
+	locksMu   sync.Mutex
+	lockTable LockTable            // guarded by locksMu; used on the LockServer only
+	lockCalls map[uint64]*lockCall // guarded by locksMu: requests waiting for replies
+	nextTag   uint64               // guarded by locksMu
 }
 
 // waiter is a local access waiting for its page to arrive.
@@ -86,9 +92,10 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	}
 	return &Node{
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
-		m:       NewMachine(cfg.Config),
-		waiters: make(map[PageID]*waiter),
-		queries: make(map[PageID]*ownersQuery),
+		m:         NewMachine(cfg.Config),
+		waiters:   make(map[PageID]*waiter),
+		queries:   make(map[PageID]*ownersQuery),
+		lockCalls: make(map[uint64]*lockCall),
 	}
 }
 
@@ -236,8 +243,11 @@ func (n *Node) removeWaiter(w *waiter) bool {
 // Receive feeds a message from a peer. msg.Data is only read during the
 // call. An error means the peer broke the protocol.
 func (n *Node) Receive(msg Message) error {
-	if msg.Type == MsgOwnersQuery || msg.Type == MsgOwnersReply {
+	switch msg.Type {
+	case MsgOwnersQuery, MsgOwnersReply:
 		return n.receiveOwners(msg)
+	case MsgLockRequest, MsgLockReply:
+		return n.receiveLock(msg)
 	}
 	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {
 		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)

@@ -28,6 +28,12 @@ const (
 	// MsgOwnersReply answers MsgOwnersQuery: Page is the query's number
 	// and Data the owned runs, as EncodeRuns writes them.
 	MsgOwnersReply
+	// MsgLockRequest asks the lock server (node 0) to get, set, release
+	// or cancel a file lock; Data is the encoded lockRequest.
+	MsgLockRequest
+	// MsgLockReply answers a MsgLockRequest; Data is the encoded
+	// lockReply.
+	MsgLockReply
 )
 
 func (t MsgType) String() string {
@@ -40,6 +46,10 @@ func (t MsgType) String() string {
 		return "owners-query"
 	case MsgOwnersReply:
 		return "owners-reply"
+	case MsgLockRequest:
+		return "lock-request"
+	case MsgLockReply:
+		return "lock-reply"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }

@@ -15,7 +15,7 @@ import (
 
 // bin holds the executables TestMain builds once for all tests.
 var bin struct {
-	dsmfs, prog, gomap string
+	dsmfs, prog, gomap, lock string
 }
 
 func TestMain(m *testing.M) {
@@ -35,6 +35,7 @@ func buildAndRun(m *testing.M) int {
 	bin.dsmfs = filepath.Join(dir, "dsmfs")
 	bin.prog = filepath.Join(dir, "dsmprog")
 	bin.gomap = filepath.Join(dir, "gomap")
+	bin.lock = filepath.Join(dir, "lockprog")
 	steps := []struct {
 		dir  string
 		argv []string
@@ -42,6 +43,7 @@ func buildAndRun(m *testing.M) int {
 		{"..", []string{"go", "build", "-o", bin.dsmfs, "github.com/dsmfs/dsmfs"}},
 		{".", []string{"go", "build", "-o", bin.gomap, "./gomap"}},
 		{".", []string{"gcc", "-O2", "-Wall", "-Werror", "-pthread", "-o", bin.prog, "c/dsmprog.c"}},
+		{".", []string{"gcc", "-O2", "-Wall", "-Werror", "-o", bin.lock, "c/lockprog.c"}},
 	}
 	for _, s := range steps {
 		cmd := exec.Command(s.argv[0], s.argv[1:]...)

@@ -1,0 +1,141 @@
+package owner
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// lockCall is a lock request waiting for its replies.
+type lockCall struct{ replies chan lockReply }
+
+// GetLock reports a held lock that would stop l (F_GETLK).
+func (n *Node) GetLock(ctx context.Context, l Lock) (Lock, bool, error) {
+	r, err := n.lockCall(ctx, opGet, l)
+	return r.Lock, r.Result == lockBusy, err
+}
+
+// SetLock takes, changes or releases l (F_SETLK). With wait it waits for
+// conflicting locks to go (F_SETLKW) until ctx ends; without, a conflict
+// is ErrLockBusy.
+func (n *Node) SetLock(ctx context.Context, l Lock, wait bool) error {
+	op := opSet
+	if wait && l.Type != Unlock {
+		op = opWait
+	}
+	r, err := n.lockCall(ctx, op, l)
+	if err == nil && r.Result == lockBusy {
+		err = ErrLockBusy
+	}
+	return err
+}
+
+// ReleaseLocks drops every lock owner holds: its file was closed.
+func (n *Node) ReleaseLocks(ctx context.Context, owner LockOwner) error {
+	_, err := n.lockCall(ctx, opRelease, Lock{Owner: owner})
+	return err
+}
+
+// lockCall sends a request to the lock server and waits for the answer. A
+// waiting request whose ctx ends is cancelled; if the lock was granted in
+// the meantime it is released again, so an interrupted program never ends
+// up holding it.
+func (n *Node) lockCall(ctx context.Context, op lockOp, l Lock) (lockReply, error) {
+	call := &lockCall{replies: make(chan lockReply, 4)}
+	n.locksMu.Lock()
+	n.nextTag++
+	tag := uint64(n.cfg.Self)<<48 | n.nextTag
+	n.lockCalls[tag] = call
+	n.locksMu.Unlock()
+	defer func() {
+		n.locksMu.Lock()
+		delete(n.lockCalls, tag)
+		n.locksMu.Unlock()
+	}()
+
+	req := lockRequest{Op: op, Tag: tag, Lock: l}
+	if err := n.toLockServer(req); err != nil {
+		return lockReply{}, err
+	}
+	if op != opWait {
+		// Answered at once by a live server.
+		timer := time.NewTimer(n.cfg.Timeout)
+		defer timer.Stop()
+		select {
+		case r := <-call.replies:
+			return r, nil
+		case <-timer.C:
+			return lockReply{}, fmt.Errorf("lock server did not answer in %v", n.cfg.Timeout)
+		}
+	}
+	select {
+	case r := <-call.replies:
+		return r, nil
+	case <-ctx.Done():
+	}
+	req.Op = opCancel
+	if err := n.toLockServer(req); err != nil {
+		return lockReply{}, err
+	}
+	for r := range call.replies {
+		switch r.Result {
+		case lockGranted: // granted before the cancel arrived: give it back
+			l.Type = Unlock
+			if err := n.toLockServer(lockRequest{Op: opSet, Tag: tag, Lock: l}); err != nil {
+				return lockReply{}, err
+			}
+			<-call.replies
+			return lockReply{}, ctx.Err()
+		case lockCancelled:
+			return lockReply{}, ctx.Err()
+		}
+		// lockNotWaiting: the grant is on its way.
+	}
+	panic("unreachable: replies is never closed")
+}
+
+func (n *Node) toLockServer(req lockRequest) error {
+	if n.cfg.Self == LockServer {
+		return n.serveLock(n.cfg.Self, req)
+	}
+	return n.transport.Send(Message{Type: MsgLockRequest, From: n.cfg.Self, To: LockServer, Data: req.encode()})
+}
+
+// receiveLock handles lock messages, which bypass the machine.
+func (n *Node) receiveLock(msg Message) error {
+	if msg.Type == MsgLockRequest {
+		if n.cfg.Self != LockServer {
+			return fmt.Errorf("%v: this node is not the lock server", msg)
+		}
+		req, err := decodeLockRequest(msg.Data)
+		if err != nil {
+			return err
+		}
+		return n.serveLock(msg.From, req)
+	}
+	r, err := decodeLockReply(msg.Data)
+	if err != nil {
+		return err
+	}
+	if tagNode(r.Tag) != n.cfg.Self || msg.From != LockServer {
+		return fmt.Errorf("%v: lock reply not for us or not from the lock server", msg)
+	}
+	n.lockAnswer(r)
+	return nil
+}
+
+// lockAnswer hands a reply to the call waiting for it.
+func (n *Node) lockAnswer(r lockReply) {
+	n.locksMu.Lock()
+	call := n.lockCalls[r.Tag]
+	n.locksMu.Unlock()
+	if call == nil {
+		n.log.Error("lock reply for no request", "tag", r.Tag, "result", r.Result)
+		return
+	}
+	select {
+	case call.replies <- r:
+	default:
+		n.log.Error("lock replies overflow", "tag", r.Tag)
+	}
+}
