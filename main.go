@@ -115,6 +115,13 @@ func mount(c *cli.Context) error {
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
 
+	fsys := fs.New(fs.Config{
+		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize, Block: block,
+		AllowOther: c.Bool("allow-other"), Members: members, Self: selfID, Logger: log,
+	})
+	if err := fsys.Check(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -149,10 +156,6 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fsys := fs.New(fs.Config{
-		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize, Block: block,
-		AllowOther: c.Bool("allow-other"), Members: members, Self: selfID, Logger: log,
-	})
 	node := owner.NewNode(owner.NodeConfig{
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block},
 		PageSize:   unit,

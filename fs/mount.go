@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,9 +63,6 @@ const attrTimeout = time.Hour
 // Mount mounts the file system, serving page accesses through node.
 func (f *FS) Mount(node *owner.Node) error {
 	f.node = node
-	if err := checkMountpoint(f.cfg.Mountpoint); err != nil {
-		return err
-	}
 	timeout := attrTimeout
 	root := &rootNode{fs: f}
 	opts := &fusefs.Options{
@@ -100,23 +99,61 @@ func (f *FS) Mount(node *owner.Node) error {
 	return nil
 }
 
-// checkMountpoint refuses what cannot be mounted on, and clears a mount that
-// a dead daemon left behind.
-func checkMountpoint(dir string) error {
+// Check refuses, with an error that says what to do, what would make Mount
+// fail: no FUSE device, no fusermount3 for a user, a mount point that is
+// missing, not a directory or not empty. It clears a mount that a dead
+// daemon left behind. Call it before joining the cluster, so that a node
+// never joins and then fails.
+func (f *FS) Check() error {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("no FUSE device (%v): load the fuse module (modprobe fuse) or run where FUSE is available", err)
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return errors.New("fusermount3 not found: install fuse3 (apt-get install fuse3), or run as root")
+		}
+		if f.cfg.AllowOther && !userAllowOther() {
+			return errors.New("--allow-other needs user_allow_other in /etc/fuse.conf when not run as root")
+		}
+	}
+	dir := f.cfg.Mountpoint
 	st, err := os.Stat(dir)
 	if errors.Is(err, syscall.ENOTCONN) {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("%s is a dead FUSE mount and cannot be unmounted: %w", dir, err)
 		}
+		f.log.Warn("cleared the mount a dead daemon left", "mountpoint", dir)
 		st, err = os.Stat(dir)
 	}
 	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mount point %s does not exist: create it with mkdir", dir)
 	case err != nil:
 		return fmt.Errorf("mount point: %w", err)
 	case !st.IsDir():
 		return fmt.Errorf("mount point %s is not a directory", dir)
 	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("mount point: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("mount point %s is not empty (it holds %s): its files would be hidden", dir, entries[0].Name())
+	}
 	return nil
+}
+
+func userAllowOther() bool {
+	conf, err := os.ReadFile("/etc/fuse.conf")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(conf), "\n") {
+		if strings.TrimSpace(line) == "user_allow_other" {
+			return true
+		}
+	}
+	return false
 }
 
 // Wait blocks until the file system is unmounted.
