@@ -43,12 +43,14 @@ const (
 
 func main() {
 	app := &cli.App{
-		Name:  "dsmfs",
-		Usage: "distributed shared memory as a file to mmap",
+		Name:                 "dsmfs",
+		Usage:                "distributed shared memory as a file to mmap",
+		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			mountCommand(),
 			ownersCommand(),
 			statsCommand(),
+			completionCommand(),
 		},
 	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
@@ -230,6 +232,37 @@ func owners(c *cli.Context) error {
 	return drawOwnerMap(os.Stdout, string(text), isTerminal(os.Stdout))
 }
 
+
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "completion",
+		Usage: "print the bash completion script",
+		Description: `Completes commands, flags and paths.
+
+Examples:
+   source <(dsmfs completion)                       in this shell
+   dsmfs completion > /etc/bash_completion.d/dsmfs  for every shell`,
+		Action: func(*cli.Context) error {
+			_, err := fmt.Print(bashCompletion)
+			return err
+		},
+	}
+}
+
+// bashCompletion asks dsmfs itself (urfave/cli's --generate-bash-completion)
+// for the words that fit, and falls back to file names.
+const bashCompletion = `_dsmfs() {
+	local cur=${COMP_WORDS[COMP_CWORD]} words
+	if [[ $cur == -* ]]; then
+		words=$("${COMP_WORDS[@]:0:COMP_CWORD}" "$cur" --generate-bash-completion 2>/dev/null)
+	else
+		words=$("${COMP_WORDS[@]:0:COMP_CWORD}" --generate-bash-completion 2>/dev/null)
+	fi
+	COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -o default -F _dsmfs dsmfs
+`
+
 func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "stats",
@@ -395,8 +428,8 @@ func newLogger(level, format string) (*slog.Logger, error) {
 // `dsmfs mount /mnt/dsm --peer host` works: urfave/cli stops reading flags
 // at the first positional argument.
 func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 {
-		return args
+	if len(args) < 3 || args[len(args)-1] == "--generate-bash-completion" {
+		return args // completion wants its flag last
 	}
 	cmd := app.Command(args[1])
 	if cmd == nil {
