@@ -34,6 +34,7 @@ import (
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
 	"github.com/dsmfs/dsmfs/pages"
+	dsmbench "github.com/dsmfs/dsmfs/tests/bench"
 )
 
 const (
@@ -51,6 +52,9 @@ func main() {
 			ownersCommand(),
 			statsCommand(),
 			completionCommand(),
+			benchCommand(),
+			benchWorkerCommand(),
+			benchFloorFSCommand(),
 		},
 	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
@@ -232,6 +236,69 @@ func owners(c *cli.Context) error {
 	return drawOwnerMap(os.Stdout, string(text), isTerminal(os.Stdout))
 }
 
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure migration, owned access and throughput against their floors",
+		Description: `Starts its own local clusters (child processes on loopback, temporary mounts,
+all cleaned up, also on Ctrl-C), measures the floors a migration cannot beat on
+this machine (FUSE fault, TCP round trip, kernel invalidation, tmpfs access) and
+dsmfs itself in the same run, and prints a table, or one JSON object with --json.
+
+Examples:
+   dsmfs bench                     the table, two nodes and an 8-node random run
+   dsmfs bench --block 16 --json   with 16-page blocks, machine-readable`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "nodes", Value: 8, Usage: "nodes of the random-access run"},
+			&cli.IntFlag{Name: "pages", Usage: "segment pages per cluster (default: the bench's own)"},
+			&cli.IntFlag{Name: "block", Value: 1, Usage: "pages migrated per fault"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table"},
+		},
+		Action: bench,
+	}
+}
+
+// bench is `dsmfs bench`.
+func bench(c *cli.Context) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return dsmbench.Run(ctx, dsmbench.Options{
+		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"),
+		JSON: c.Bool("json"), Binary: self,
+	}, os.Stdout, os.Stderr)
+}
+
+// benchWorkerCommand is run by `dsmfs bench` in its own processes: the
+// programs that map segments must never live in a daemon's process.
+func benchWorkerCommand() *cli.Command {
+	return &cli.Command{
+		Name:            "bench-worker",
+		Hidden:          true,
+		SkipFlagParsing: true,
+		Action: func(c *cli.Context) error {
+			return dsmbench.Worker(c.Context, c.Args().Slice(), os.Stdout)
+		},
+	}
+}
+
+// benchFloorFSCommand is the trivial FUSE file `dsmfs bench` measures the
+// FUSE floors on.
+func benchFloorFSCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench-floorfs",
+		Hidden:    true,
+		ArgsUsage: "MOUNTPOINT",
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return dsmbench.FloorFS(ctx, c.Args().First(), os.Stdout)
+		},
+	}
+}
 
 func completionCommand() *cli.Command {
 	return &cli.Command{
@@ -432,7 +499,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 		return args // completion wants its flag last
 	}
 	cmd := app.Command(args[1])
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	takesValue := map[string]bool{}

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// metric is one numeric field of the report.
+type metric struct {
+	key, unit, what string
+}
+
+// metrics are the report's numeric fields, in output order. The keys are
+// issue 5's JSON field names.
+var metrics = []metric{
+	{"floor_fuse_fault_us", "µs", "one-page READ fault on a trivial go-fuse file (min p50 of rounds)"},
+	{"floor_rtt_4k_us", "µs", "TCP round trip, 16 B request, 4 KiB reply, two processes (min p50 of rounds)"},
+	{"floor_inval_clean_us", "µs", "kernel invalidation of a clean cached page (min p50 of rounds)"},
+	{"floor_inval_dirty_us", "µs", "kernel invalidation of a dirty page, with its write-back (min p50 of rounds)"},
+	{"tmpfs_access_ns_per_page", "ns", "first write to each page of a fresh memfd MAP_SHARED mapping (min of rounds)"},
+	{"migrate_clean_p50_us", "µs", "access on B to a page A owns, cached clean on A: p50"},
+	{"migrate_clean_p99_us", "µs", "same, p99"},
+	{"migrate_dirty_p50_us", "µs", "access on B to a page a program on A dirtied: p50"},
+	{"migrate_dirty_p99_us", "µs", "same, p99"},
+	{"owned_access_ns_per_page", "ns", "first write to each page this node owns and no program here touched"},
+	{"seq_first_touch_mb_s", "MB/s", "sequential write sweep over remote pages"},
+	{"pingpong_handoffs_per_s", "1/s", "two programs, two nodes, strict turns on one page, --hold 0"},
+	{"contended_incr_per_s", "1/s", "two programs, two nodes, atomic increments of one counter, default hold"},
+	{"contended_fairness", "", "smaller node's increments / larger node's"},
+	{"random_8node_faults_per_s", "1/s", "one program per node writing random pages it does not hold"},
+	{"daemon_rss_mib", "MiB", "largest daemon peak RSS (VmHWM) of the run"},
+	{"migrate_clean_ratio", "×", "migrate_clean_p50 / (fuse fault + rtt + clean invalidation); target <= 1.5"},
+	{"migrate_dirty_ratio", "×", "migrate_dirty_p50 / (fuse fault + rtt + dirty invalidation); target <= 1.5"},
+	{"owned_access_ratio", "×", "owned_access / tmpfs_access; target <= 1.2"},
+}
+
+// Machine is where the run happened.
+type Machine struct {
+	Cores  int    `json:"cores"`
+	Kernel string `json:"kernel"`
+}
+
+// Settings are the cluster settings the numbers were measured with.
+type Settings struct {
+	// Nodes is the node count of the random run; the other parts use two.
+	Nodes int `json:"nodes"`
+	Pages int `json:"pages"`
+	// Block is the migration block seq_first_touch ran with: 1 when the
+	// daemon has no --block, whatever was asked.
+	Block int `json:"block"`
+	// Hold is the daemon's default hold window (migration, contention,
+	// random); ping-pong always runs with PingpongHold.
+	Hold         string `json:"hold"`
+	PingpongHold string `json:"pingpong_hold"`
+}
+
+// Result is one run's report. Values holds only what was measured.
+type Result struct {
+	Values   map[string]float64
+	Machine  Machine
+	Settings Settings
+}
+
+func newResult() *Result { return &Result{Values: map[string]float64{}} }
+
+func (r *Result) set(key string, v float64) { r.Values[key] = v }
+
+// addRatios derives the ratio fields from the measured ones; a ratio whose
+// inputs are missing is left out.
+func (r *Result) addRatios() {
+	v := r.Values
+	has := func(keys ...string) bool {
+		for _, k := range keys {
+			if _, ok := v[k]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	for _, kind := range []string{"clean", "dirty"} {
+		p50, inval := "migrate_"+kind+"_p50_us", "floor_inval_"+kind+"_us"
+		if has(p50, "floor_fuse_fault_us", "floor_rtt_4k_us", inval) {
+			r.set("migrate_"+kind+"_ratio", v[p50]/(v["floor_fuse_fault_us"]+v["floor_rtt_4k_us"]+v[inval]))
+		}
+	}
+	if has("owned_access_ns_per_page", "tmpfs_access_ns_per_page") {
+		r.set("owned_access_ratio", v["owned_access_ns_per_page"]/v["tmpfs_access_ns_per_page"])
+	}
+}
+
+// MarshalJSON writes the measured fields in metrics order, then the machine
+// and the settings.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, m := range metrics {
+		if v, ok := r.Values[m.key]; ok {
+			fmt.Fprintf(&b, "%q:%s,", m.key, strconv.FormatFloat(round4(v), 'f', -1, 64))
+		}
+	}
+	for _, part := range []struct {
+		key string
+		v   any
+	}{{"machine", r.Machine}, {"settings", r.Settings}} {
+		j, err := json.Marshal(part.v)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%q:%s,", part.key, j)
+	}
+	b.Truncate(b.Len() - 1)
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// round4 keeps four significant digits: more would claim a precision a
+// shared machine does not have.
+func round4(v float64) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
+	return f
+}
+
+// writeTable prints the measured fields, one per line.
+func (r *Result) writeTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine: %d cores, kernel %s\n", r.Machine.Cores, r.Machine.Kernel)
+	s := r.Settings
+	fmt.Fprintf(tw, "settings: pages %d, block %d, hold %s (ping-pong %s), random run %d nodes\n\n", s.Pages, s.Block, s.Hold, s.PingpongHold, s.Nodes)
+	for _, m := range metrics {
+		if v, ok := r.Values[m.key]; ok {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.key, strconv.FormatFloat(round4(v), 'f', -1, 64), m.unit, m.what)
+		}
+	}
+	return tw.Flush()
+}
+
+// newSince lists the fields measured since before was copied, for progress.
+func (r *Result) newSince(before map[string]float64) string {
+	var parts []string
+	for _, m := range metrics {
+		v, ok := r.Values[m.key]
+		if _, old := before[m.key]; ok && !old {
+			parts = append(parts, fmt.Sprintf("%s %s %s", m.key, strconv.FormatFloat(round4(v), 'f', -1, 64), m.unit))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
