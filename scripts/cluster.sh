@@ -15,7 +15,9 @@ shift
 dir=${DSMFS_CLUSTER_DIR:-/tmp/dsmfs-cluster}
 base=${DSMFS_BASE_PORT:-7100}
 mkdir -p "$dir"
-go build -o "$dir/dsmfs" .
+# Static: a cgo-linked, non-PIE binary gets a glibc brk heap that can land
+# on 0x40000000, where bench-worker and Go clients map the segment.
+CGO_ENABLED=0 go build -o "$dir/dsmfs" .
 
 pids=()
 cleanup() {

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-3}
 base=${DSMFS_BASE_PORT:-7270}
 dir=$(mktemp -d /tmp/dsmfs-redis.XXXXXX)
-if [ -n "${DSMFS:-}" ]; then cp "$DSMFS" "$dir/dsmfs"; else go build -o "$dir/dsmfs" .; fi
+if [ -n "${DSMFS:-}" ]; then cp "$DSMFS" "$dir/dsmfs"; else CGO_ENABLED=0 go build -o "$dir/dsmfs" .; fi
 
 daemons=() others=()
 cleanup() {

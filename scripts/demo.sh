@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-go build -o "$work/dsmfs" .
+CGO_ENABLED=0 go build -o "$work/dsmfs" . # static: see README (Use)
 gcc -O2 -Wall -o "$work/hello" examples/hello/hello.c
 
 port=$((20000 + RANDOM % 20000))

@@ -48,6 +48,9 @@ func buildAndRun(m *testing.M) int {
 	for _, s := range steps {
 		cmd := exec.Command(s.argv[0], s.argv[1:]...)
 		cmd.Dir = s.dir
+		// Static Go binaries, as README builds them: a cgo-linked one
+		// gets a glibc brk heap that can land where segments map.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e setup: %s (in %s): %v\n%s", strings.Join(s.argv, " "), s.dir, err, out)
 			return 1
