@@ -169,12 +169,12 @@ func mount(c *cli.Context) error {
 		Timeout:    c.Duration("timeout"),
 		Logger:     log,
 	}, transport, store, fsys)
+	if err := fsys.Mount(node); err != nil {
+		return err
+	}
 	transport.Start(node.Receive)
 	if metricsListener != nil {
 		serveMetrics(metricsListener, node, members, log)
-	}
-	if err := fsys.Mount(node); err != nil {
-		return err
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
 

@@ -44,6 +44,7 @@ type FS struct {
 	server  *fuse.Server
 	segment atomic.Pointer[fusefs.Inode] // set once the root is added
 	lockers lockers
+	ready   chan struct{} // closed once the segment may be opened
 }
 
 // New returns the file system for cfg; it is mounted by Mount. It is the
@@ -53,14 +54,16 @@ func New(cfg Config) *FS {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &FS{cfg: cfg, log: log}
+	return &FS{cfg: cfg, log: log, ready: make(chan struct{})}
 }
 
 // attrTimeout is long because nothing about the files changes behind the
 // kernel's back; the page cache is managed explicitly instead.
 const attrTimeout = time.Hour
 
-// Mount mounts the file system, serving page accesses through node.
+// Mount mounts the file system, serving page accesses through node, and
+// preloads the pages node owns. Start delivering peers' messages to node
+// only after it returns (see preload).
 func (f *FS) Mount(node *owner.Node) error {
 	f.node = node
 	timeout := attrTimeout
@@ -96,6 +99,11 @@ func (f *FS) Mount(node *owner.Node) error {
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
 	}
 	f.server = server
+	if err := f.preload(); err != nil {
+		// Still correct: owned pages are then read on first touch.
+		f.log.Warn("cannot preload owned pages into the page cache", "err", err)
+	}
+	close(f.ready)
 	return nil
 }
 

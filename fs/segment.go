@@ -55,6 +55,9 @@ func (s *segmentNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle
 	if flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EPERM
 	}
+	if errno := s.fs.waitReady(ctx); errno != 0 {
+		return nil, 0, errno
+	}
 	// Keep the cache across opens: a page cached here is owned here, and
 	// only an invalidation may drop it.
 	return nil, fuse.FOPEN_KEEP_CACHE, 0

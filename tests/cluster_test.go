@@ -104,6 +104,8 @@ type clusterOpts struct {
 	pages  int        // testPages if zero
 	orders []argOrder // orders[i] is node i's; flags first for nodes beyond
 	flags  []string   // extra flags for every daemon
+	// nodeFlags, if set, gives extra flags for node i alone.
+	nodeFlags func(i int) []string
 }
 
 // startCluster starts two daemons with default options and waits until both
@@ -128,6 +130,9 @@ func startClusterWith(t *testing.T, opts clusterOpts) *cluster {
 		flags := append([]string{"--listen", addr}, peerFlags(addrs, i)...)
 		flags = append(flags, "--pages", strconv.Itoa(c.pages), "--join-timeout", "20s")
 		flags = append(flags, opts.flags...)
+		if opts.nodeFlags != nil {
+			flags = append(flags, opts.nodeFlags(i)...)
+		}
 		c.nodes = append(c.nodes, startDaemon(t, addr, mnt, mountArgs(mnt, order, flags...)))
 	}
 	for _, d := range c.nodes {

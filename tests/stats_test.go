@@ -1,0 +1,86 @@
+package tests
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dsmfs/dsmfs/fs"
+)
+
+func (c *cluster) stats(i int) fs.StatsReport {
+	c.t.Helper()
+	text, err := readFile(filepath.Join(c.nodes[i].mnt, ".stats"), 5e9)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var r fs.StatsReport
+	if err := json.Unmarshal([]byte(text), &r); err != nil {
+		c.t.Fatalf(".stats of node %d: %v\n%s", i, err, text)
+	}
+	return r
+}
+
+// TestOwnedPagesPreloaded: the pages a node owns are in its page cache from
+// the start, so programs reading them never reach the daemon.
+func TestOwnedPagesPreloaded(t *testing.T) {
+	c := startCluster(t)
+	for p := 0; p < c.pages/2; p += 7 {
+		c.getLong(0, p*pageSize)
+	}
+	if r := c.stats(0); r.LocalAccesses != 0 || r.RemoteFaults != 0 {
+		t.Fatalf("reading owned pages reached the daemon: %d local accesses, %d remote faults", r.LocalAccesses, r.RemoteFaults)
+	}
+	// A page of node 1's does reach it, and moves.
+	c.getLong(0, (c.pages-1)*pageSize)
+	if r := c.stats(0); r.RemoteFaults != 1 || r.PagesIn != 1 {
+		t.Fatalf("after one remote page: %+v", r)
+	}
+}
+
+// TestStatsAndMetrics: a migration shows on both sides in .stats, in
+// `dsmfs stats` and in Prometheus metrics.
+func TestStatsAndMetrics(t *testing.T) {
+	var metricsAddrs []string
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metricsAddrs = append(metricsAddrs, l.Addr().String())
+		l.Close()
+	}
+	c := startClusterWith(t, clusterOpts{nodeFlags: func(i int) []string { return []string{"--metrics-addr", metricsAddrs[i]} }})
+	const moved = 5
+	mustRun(t, dsm("write", c.seg(1), 0, moved*pageSize, 3)...) // node 0's first pages
+	taker, giver := c.stats(1), c.stats(0)
+	if taker.RemoteFaults != moved || taker.PagesIn != moved || taker.Peers[0].PagesIn != moved || taker.FaultP50Micros <= 0 {
+		t.Errorf("taker's stats: %+v", taker)
+	}
+	if giver.PagesOut != moved || giver.Invalidations != moved {
+		t.Errorf("giver's stats: %+v", giver)
+	}
+
+	table := mustRun(t, bin.dsmfs, "stats", c.nodes[1].mnt)
+	for _, want := range []string{"remote 5", "in 5", "fault latency"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("dsmfs stats lacks %q:\n%s", want, table)
+		}
+	}
+
+	resp, err := http.Get("http://" + metricsAddrs[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"dsmfs_remote_faults_total 5", "dsmfs_fault_latency_seconds_count 5", `dsmfs_pages_in_total{peer="` + c.nodes[0].name + `"} 5`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
