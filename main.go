@@ -84,6 +84,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.IntFlag{Name: "pages", Usage: "segment size as a page count `N` (instead of --size)"},
 			&cli.IntFlag{Name: "block", Value: 1, Usage: "`B` aligned consecutive pages migrate together (a power of two dividing the page count)"},
 			&cli.DurationFlag{Name: "hold", Value: time.Millisecond, Usage: "keep a page that arrived at least this long before giving it away (0: at once)"},
+			&cli.IntFlag{Name: "prefetch", Usage: "when accesses walk forward, fetch `N` blocks ahead (0: only what is touched)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
@@ -167,6 +168,7 @@ func mount(c *cli.Context) error {
 		PageSize:   unit,
 		HoldWindow: c.Duration("hold"),
 		Timeout:    c.Duration("timeout"),
+		Prefetch:   c.Int("prefetch"),
 		Logger:     log,
 	}, transport, store, fsys)
 	if err := fsys.Mount(node); err != nil {
@@ -251,7 +253,8 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "nodes", Value: 8, Usage: "nodes of the random-access run"},
 			&cli.IntFlag{Name: "pages", Usage: "segment pages per cluster (default: the bench's own)"},
-			&cli.IntFlag{Name: "block", Value: 1, Usage: "pages migrated per fault"},
+			&cli.IntFlag{Name: "block", Value: 1, Usage: "pages migrated per fault in the sequential sweep"},
+			&cli.IntFlag{Name: "prefetch", Value: 8, Usage: "blocks fetched ahead in the sequential sweep"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table"},
 		},
 		Action: bench,
@@ -267,7 +270,7 @@ func bench(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return dsmbench.Run(ctx, dsmbench.Options{
-		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"),
+		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
 		JSON: c.Bool("json"), Binary: self,
 	}, os.Stdout, os.Stderr)
 }

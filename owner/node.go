@@ -30,7 +30,10 @@ type NodeConfig struct {
 	HoldWindow time.Duration
 	// Timeout bounds how long a local access waits for a page.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Prefetch is how many pages ahead a sequential sweep asks for; zero
+	// moves only the pages that are touched.
+	Prefetch int
+	Logger   *slog.Logger
 }
 
 // Node drives one node's Machine: FUSE handlers call Read and Write, the
@@ -159,6 +162,22 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 	return k, nil
 }
 
+// prefetchLocked asks for the pages after p when the accesses reaching this
+// node walk forward through the segment (the two pages before p are here),
+// so that a sequential sweep keeps up to cfg.Prefetch migrations in flight
+// ahead of it instead of waiting for each in turn. Random access rarely
+// owns both predecessors, so it rarely prefetches. mu held.
+func (n *Node) prefetchLocked(p PageID) {
+	if n.cfg.Prefetch == 0 || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
+		return
+	}
+	for q := p + 1; q <= p+PageID(n.cfg.Prefetch) && int(q) < n.m.Pages(); q++ {
+		if !n.m.Owns(q) {
+			n.m.Access(q)
+		}
+	}
+}
+
 // pages is the first and last page that [off, off+size) touches.
 func (n *Node) pages(off int64, size int) (first, last PageID) {
 	ps := int64(n.cfg.PageSize)
@@ -176,13 +195,17 @@ func (n *Node) access(ctx context.Context, w *waiter) error {
 	}
 	if n.m.Access(w.page) {
 		w.apply(n.store)
+		n.prefetchLocked(w.page)
+		rd := n.m.Ready()
 		n.mu.Unlock()
+		n.send(rd.Messages)
 		n.stats.localAccesses.Add(1)
 		return nil
 	}
 	w.done = make(chan error, 1)
 	w.next = n.waiters[w.page]
 	n.waiters[w.page] = w
+	n.prefetchLocked(w.page)
 	rd := n.m.Ready()
 	n.mu.Unlock()
 	// An access only ever asks for the page: no action here, so no

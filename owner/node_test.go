@@ -85,6 +85,10 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T, n, npages int, hold time.Duration) *cluster {
+	return newClusterPrefetch(t, n, npages, hold, 0)
+}
+
+func newClusterPrefetch(t *testing.T, n, npages int, hold time.Duration, prefetch int) *cluster {
 	c := &cluster{net: dsmnet.NewInmem(n, 1)}
 	for i := range n {
 		store, err := pages.New(npages, pageSize)
@@ -99,6 +103,7 @@ func newCluster(t *testing.T, n, npages int, hold time.Duration) *cluster {
 			PageSize:   pageSize,
 			HoldWindow: hold,
 			Timeout:    20 * time.Second,
+			Prefetch:   prefetch,
 		}, c.net.Transport(id), store, k)
 		c.net.Attach(id, k.node.Receive)
 		c.nodes = append(c.nodes, k.node)
@@ -297,5 +302,38 @@ func TestStatsCountMigrations(t *testing.T) {
 	}
 	if giver.PagesOut[1] != 1 || giver.Invalidations != 1 || giver.BytesOut != pageSize {
 		t.Errorf("giver: %+v", giver)
+	}
+}
+
+// TestSequentialFaultsPrefetch: once a node's faults walk forward (the two
+// pages before the fault are here), the pages ahead are asked for too.
+func TestSequentialFaultsPrefetch(t *testing.T) {
+	c := newClusterPrefetch(t, 2, 64, 0, 8) // node 1 owns pages 32-63
+	buf := make([]byte, pageSize)
+	for p := int64(32); p < 35; p++ {
+		if err := c.nodes[0].ReadAt(context.Background(), buf, p*pageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fault on 34 found 32 and 33 here: pages 35-42 come unasked.
+	deadline := time.Now().Add(5 * time.Second)
+	for o := c.nodes[0].Owners(); ; o = c.nodes[0].Owners() {
+		if o[0].Owner == 0 && o[0].Last >= 34+8 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pages ahead were not prefetched: %v", o)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Random faults do not prefetch: node 1 touching page 10 alone moves
+	// page 10 only. (Nor does a node without Prefetch; the other tests
+	// count exact moves.)
+	if err := c.nodes[1].ReadAt(context.Background(), buf, 10*pageSize); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := c.nodes[1].Stats().PagesIn[0]; got != 1 {
+		t.Fatalf("a lone fault moved %d pages", got)
 	}
 }

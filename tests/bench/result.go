@@ -53,6 +53,8 @@ type Settings struct {
 	// Block is the migration block seq_first_touch ran with: 1 when the
 	// daemon has no --block, whatever was asked.
 	Block int `json:"block"`
+	// Prefetch is the --prefetch of the sequential sweep's daemons.
+	Prefetch int `json:"prefetch"`
 	// Hold is the daemon's default hold window (migration, contention,
 	// random); ping-pong always runs with PingpongHold.
 	Hold         string `json:"hold"`
@@ -130,7 +132,7 @@ func (r *Result) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine: %d cores, kernel %s\n", r.Machine.Cores, r.Machine.Kernel)
 	s := r.Settings
-	fmt.Fprintf(tw, "settings: pages %d, block %d, hold %s (ping-pong %s), random run %d nodes\n\n", s.Pages, s.Block, s.Hold, s.PingpongHold, s.Nodes)
+	fmt.Fprintf(tw, "settings: pages %d, block %d, prefetch %d, hold %s (ping-pong %s), random run %d nodes\n\n", s.Pages, s.Block, s.Prefetch, s.Hold, s.PingpongHold, s.Nodes)
 	for _, m := range metrics {
 		if v, ok := r.Values[m.key]; ok {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.key, strconv.FormatFloat(round4(v), 'f', -1, 64), m.unit, m.what)

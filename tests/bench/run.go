@@ -23,9 +23,10 @@ type Options struct {
 	Nodes int
 	// Pages is every cluster's segment size in pages (default 16384, 64 MiB).
 	Pages int
-	// Block is the migration block for the sequential sweep (default 1).
-	Block int
-	JSON  bool
+	// Block is the migration block for the sequential sweep (default 1),
+	// and Prefetch how many blocks ahead that sweep's daemons fetch.
+	Block, Prefetch int
+	JSON            bool
 	// Binary is the dsmfs executable, run as daemons and workers.
 	Binary string
 }
@@ -120,7 +121,7 @@ func (r *runner) run(ctx context.Context) error {
 	var uname unix.Utsname
 	unix.Uname(&uname)
 	r.res.Machine = Machine{Cores: runtime.NumCPU(), Kernel: unix.ByteSliceToString(uname.Release[:])}
-	r.res.Settings = Settings{Nodes: r.o.Nodes, Pages: r.o.Pages, Block: block, Hold: feat.hold, PingpongHold: "0s"}
+	r.res.Settings = Settings{Nodes: r.o.Nodes, Pages: r.o.Pages, Block: block, Prefetch: r.o.Prefetch, Hold: feat.hold, PingpongHold: "0s"}
 
 	fl, err := r.startFloors()
 	if err != nil {
@@ -140,18 +141,16 @@ func (r *runner) run(ctx context.Context) error {
 						return err
 					}
 				}
-				if block == 1 {
-					return seqFirstTouch(r.g, cl, l, r.res)
-				}
 				return nil
 			})
 		}},
 		{"floors", fl.round},
 		{"two nodes, --block " + strconv.Itoa(block) + ": sequential first touch", func() error {
-			if block == 1 {
-				return nil // measured on the main cluster
+			flags := []string{"--block", strconv.Itoa(block), "--prefetch", strconv.Itoa(r.o.Prefetch)}
+			if !feat.block {
+				flags = nil
 			}
-			return r.withCluster(ctx, "block", 2, []string{"--block", strconv.Itoa(block)}, func(cl *cluster) error {
+			return r.withCluster(ctx, "block", 2, flags, func(cl *cluster) error {
 				return seqFirstTouch(r.g, cl, l, r.res)
 			})
 		}},
