@@ -1,0 +1,97 @@
+package net
+
+import (
+	"context"
+	"errors"
+	stdnet "net"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// listeners returns two loopback listeners, sorted by address as the
+// member list is.
+func listeners(t *testing.T) []stdnet.Listener {
+	var ls []stdnet.Listener
+	for range 2 {
+		l, err := stdnet.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Addr().String() < ls[j].Addr().String() })
+	return ls
+}
+
+func join(ls []stdnet.Listener, self int, pages int) (*TCP, error) {
+	members := []string{ls[0].Addr().String(), ls[1].Addr().String()}
+	return Join(context.Background(), Config{
+		Hello:       Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: pages, Block: 1, Members: members},
+		Self:        owner.NodeID(self),
+		Listener:    ls[self],
+		JoinTimeout: 5 * time.Second,
+	})
+}
+
+// TestJoinDespiteGarbage: a stranger sending garbage to the port is dropped
+// and the real peer still joins; messages then flow both ways.
+func TestJoinDespiteGarbage(t *testing.T) {
+	ls := listeners(t)
+	junk, err := stdnet.Dial("tcp", ls[1].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk.Write([]byte("\xff\xff\xff\xff garbage, not a hello \x00\x01"))
+	defer junk.Close()
+
+	joined := make(chan *TCP)
+	go func() {
+		tr, err := join(ls, 1, 8)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- tr
+	}()
+	t0, err := join(ls, 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := <-joined
+	if t1 == nil {
+		t.FailNow()
+	}
+	defer t0.Close()
+	defer t1.Close()
+
+	got := make(chan owner.Message, 1)
+	t1.Start(func(m owner.Message) error { got <- m; return nil })
+	t0.Start(func(owner.Message) error { return nil })
+	if err := t0.Send(owner.Message{Type: owner.MsgRequest, To: 1, Page: 5, Requester: 0}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m.Type != owner.MsgRequest || m.Page != 5 || m.From != 0 {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("message did not arrive")
+	}
+}
+
+// TestJoinMismatch: both sides of a disagreement get a MismatchError.
+func TestJoinMismatch(t *testing.T) {
+	ls := listeners(t)
+	errs := make(chan error, 2)
+	go func() { _, err := join(ls, 1, 16); errs <- err }()
+	go func() { _, err := join(ls, 0, 8); errs <- err }()
+	for range 2 {
+		var mismatch *MismatchError
+		if err := <-errs; !errors.As(err, &mismatch) {
+			t.Errorf("got %v, want a MismatchError", err)
+		}
+	}
+}
