@@ -55,6 +55,9 @@ type Node struct {
 	m       *Machine           // guarded by mu
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
 	closed  bool               // guarded by mu
+	// sent are pages handed away whose memory is not yet released;
+	// guarded by mu. See releaseSent.
+	sent []PageID
 	// queries are ClusterOwners calls waiting for answers; guarded by mu.
 	queries   map[PageID]*ownersQuery
 	nextQuery PageID // guarded by mu
@@ -114,7 +117,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 	first, last := n.pages(off, len(dst))
 	if first == last {
-		return n.access(ctx, &waiter{page: first, off: n.offset(off), dst: dst})
+		return n.access(ctx, waiter{page: first, off: n.offset(off), dst: dst})
 	}
 	n.mu.Lock()
 	here := true
@@ -150,7 +153,7 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) {
 	first, last := n.pages(off, len(src))
 	k := min(len(src), n.cfg.PageSize-n.offset(off))
-	if err := n.access(ctx, &waiter{page: first, off: n.offset(off), src: src[:k]}); err != nil {
+	if err := n.access(ctx, waiter{page: first, off: n.offset(off), src: src[:k]}); err != nil {
 		return 0, err
 	}
 	n.mu.Lock()
@@ -187,21 +190,26 @@ func (n *Node) pages(off int64, size int) (first, last PageID) {
 // offset is where byte off of the segment lies in its page.
 func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 
-func (n *Node) access(ctx context.Context, w *waiter) error {
+// access performs one access within a page, waiting for the page if it is
+// not here. w is a value so that the common case, a page that is here,
+// allocates nothing; only a waiting access is put on the heap.
+func (n *Node) access(ctx context.Context, local waiter) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	if n.m.Access(w.page) {
-		w.apply(n.store)
-		n.prefetchLocked(w.page)
+	if n.m.Access(local.page) {
+		local.apply(n.store)
+		n.prefetchLocked(local.page)
 		rd := n.m.Ready()
 		n.mu.Unlock()
 		n.send(rd.Messages)
 		n.stats.localAccesses.Add(1)
 		return nil
 	}
+	w := new(waiter)
+	*w = local
 	w.done = make(chan error, 1)
 	w.next = n.waiters[w.page]
 	n.waiters[w.page] = w
@@ -362,7 +370,37 @@ func (n *Node) send(msgs []Message) {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
 		}
+		if msg.Type == MsgPage {
+			n.releaseSent(msg.Page)
+		}
 	}
+}
+
+// releaseBatch is how many sent pages are released at once: releasing is a
+// syscall per page, so batching keeps it off most hand-offs.
+const releaseBatch = 64
+
+// releaseSent notes that page p's send is complete, and every releaseBatch
+// pages gives the memory of those still away back to the kernel, so that a
+// node's memory follows the pages it holds, not all it ever held. A page
+// that came back meanwhile holds live bytes and is skipped; one that is away
+// is read by nobody, its send being complete.
+func (n *Node) releaseSent(p PageID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, p)
+	if len(n.sent) < releaseBatch {
+		return
+	}
+	for _, q := range n.sent {
+		if n.m.Owns(q) {
+			continue
+		}
+		if err := n.store.Release(q); err != nil {
+			n.log.Warn("cannot release page memory", "page", q, "err", err)
+		}
+	}
+	n.sent = n.sent[:0]
 }
 
 func (n *Node) isClosed() bool {

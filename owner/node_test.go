@@ -337,3 +337,69 @@ func TestSequentialFaultsPrefetch(t *testing.T) {
 		t.Fatalf("a lone fault moved %d pages", got)
 	}
 }
+
+// releaseCounter is a page store that counts released pages.
+type releaseCounter struct {
+	*pages.Store
+	mu       sync.Mutex
+	released map[owner.PageID]int
+}
+
+func (r *releaseCounter) Release(p owner.PageID) error {
+	r.mu.Lock()
+	r.released[p]++
+	r.mu.Unlock()
+	return r.Store.Release(p)
+}
+
+// TestSentPagesReleased: memory of pages handed away goes back to the
+// kernel in batches, except for pages that came back meanwhile, whose bytes
+// must survive.
+func TestSentPagesReleased(t *testing.T) {
+	const npages = 256
+	nw := dsmnet.NewInmem(2, 1)
+	var nodes [2]*owner.Node
+	var stores [2]*releaseCounter
+	for i := range 2 {
+		st, err := pages.New(npages, pageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		stores[i] = &releaseCounter{Store: st, released: map[owner.PageID]int{}}
+		k := newFakeKernel(npages)
+		nodes[i] = owner.NewNode(owner.NodeConfig{
+			Config: owner.Config{Self: owner.NodeID(i), Nodes: 2, Pages: npages}, PageSize: pageSize, Timeout: 10 * time.Second,
+		}, nw.Transport(owner.NodeID(i)), stores[i], k)
+		k.node = nodes[i]
+		nw.Attach(owner.NodeID(i), nodes[i].Receive)
+	}
+	ctx := context.Background()
+	pattern := bytes.Repeat([]byte("live"), pageSize/4)
+	if _, err := nodes[0].WriteAt(ctx, pattern, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Page 0 goes to node 1 and comes back before node 0 has sent a batch.
+	buf := make([]byte, pageSize)
+	if err := nodes[1].ReadAt(ctx, buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].ReadAt(ctx, buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	// 63 more pages leave node 0: the batch of 64 is released.
+	for p := int64(1); p < 64; p++ {
+		if err := nodes[1].ReadAt(ctx, buf, p*pageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stores[0].mu.Lock()
+	released, page0 := len(stores[0].released), stores[0].released[0]
+	stores[0].mu.Unlock()
+	if released != 63 || page0 != 0 {
+		t.Fatalf("released %d pages (page 0: %d times), want the 63 still away and not page 0", released, page0)
+	}
+	if err := nodes[0].ReadAt(ctx, buf, 0); err != nil || !bytes.Equal(buf, pattern) {
+		t.Fatalf("page 0 lost its bytes: %q..., %v", buf[:8], err)
+	}
+}

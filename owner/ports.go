@@ -16,6 +16,8 @@ type Transport interface {
 type PageStore interface {
 	// Bytes is page p itself, not a copy; the driver serializes access.
 	Bytes(p PageID) []byte
+	// Release gives page p's memory back; its bytes read as zeros after.
+	Release(p PageID) error
 }
 
 // Kernel takes pages away from the programs on this node.

@@ -38,5 +38,10 @@ func (s *Store) Bytes(p owner.PageID) []byte {
 	return s.mem[off : off+s.pageSize : off+s.pageSize]
 }
 
+// Release gives page p's memory back to the kernel; p reads as zeros after.
+func (s *Store) Release(p owner.PageID) error {
+	return unix.Madvise(s.Bytes(p), unix.MADV_DONTNEED)
+}
+
 // Close unmaps the store.
 func (s *Store) Close() error { return unix.Munmap(s.mem) }
