@@ -55,9 +55,11 @@ type Node struct {
 	m       *Machine           // guarded by mu
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
 	closed  bool               // guarded by mu
-	// sent are pages handed away whose memory is not yet released;
-	// guarded by mu. See releaseSent.
-	sent []PageID
+	// sent are pages handed away whose memory is not yet released, and
+	// sending counts the sends of each page under way, which read its
+	// bytes without mu; both guarded by mu. See releaseSent.
+	sent    []PageID
+	sending map[PageID]int
 	// queries are ClusterOwners calls waiting for answers; guarded by mu.
 	queries   map[PageID]*ownersQuery
 	nextQuery PageID // guarded by mu
@@ -102,6 +104,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		waiters:   make(map[PageID]*waiter),
 		queries:   make(map[PageID]*ownersQuery),
 		lockCalls: make(map[uint64]*lockCall),
+		sending:   make(map[PageID]int),
 	}
 }
 
@@ -313,6 +316,11 @@ func (n *Node) step(event func(*Machine)) {
 // pages it serves, before mu is released; mu held.
 func (n *Node) readyLocked() Ready {
 	rd := n.m.Ready()
+	for _, msg := range rd.Messages {
+		if msg.Type == MsgPage {
+			n.sending[msg.Page]++
+		}
+	}
 	for _, a := range rd.Actions {
 		if a.Kind != ActServe {
 			continue
@@ -380,20 +388,23 @@ func (n *Node) send(msgs []Message) {
 // syscall per page, so batching keeps it off most hand-offs.
 const releaseBatch = 64
 
-// releaseSent notes that page p's send is complete, and every releaseBatch
-// pages gives the memory of those still away back to the kernel, so that a
-// node's memory follows the pages it holds, not all it ever held. A page
-// that came back meanwhile holds live bytes and is skipped; one that is away
-// is read by nobody, its send being complete.
+// releaseSent notes that a send of page p is complete, and every
+// releaseBatch pages gives the memory of those still away back to the
+// kernel, so that a node's memory follows the pages it holds, not all it
+// ever held. A page that came back holds live bytes, and one that is being
+// sent again is being read: both are skipped.
 func (n *Node) releaseSent(p PageID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.sending[p]--; n.sending[p] == 0 {
+		delete(n.sending, p)
+	}
 	n.sent = append(n.sent, p)
 	if len(n.sent) < releaseBatch {
 		return
 	}
 	for _, q := range n.sent {
-		if n.m.Owns(q) {
+		if n.m.Owns(q) || n.sending[q] > 0 {
 			continue
 		}
 		if err := n.store.Release(q); err != nil {
