@@ -174,7 +174,7 @@ func mount(c *cli.Context) error {
 	if err := fsys.Mount(node); err != nil {
 		return err
 	}
-	transport.Start(node.Receive)
+	transport.Start(node.Receive, node.PeerLost)
 	if metricsListener != nil {
 		serveMetrics(metricsListener, node, members, log)
 	}

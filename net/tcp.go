@@ -211,19 +211,25 @@ func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
 
 // Start delivers every message from every peer to deliver, from one
 // goroutine per peer, and drops late connections. A message deliver rejects
-// ends the connection it came on.
-func (t *TCP) Start(deliver func(owner.Message) error) {
+// ends the connection it came on. When a connection ends other than by
+// Close, lost is told which peer is gone.
+func (t *TCP) Start(deliver func(owner.Message) error, lost func(owner.NodeID)) {
 	for _, c := range t.conns {
 		if c != nil {
-			go t.readLoop(c, deliver)
+			go t.readLoop(c, deliver, lost)
 		}
 	}
 	go t.refuseLateComers()
 }
 
-func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error) {
+func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error, lost func(owner.NodeID)) {
 	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units())
 	err := t.deliverAll(dec, deliver)
+	defer func() {
+		if !t.closed.Load() {
+			lost(c.peer)
+		}
+	}()
 	switch {
 	case t.closed.Load():
 	case errors.Is(err, io.EOF):

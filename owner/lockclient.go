@@ -2,12 +2,46 @@ package owner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
 
-// lockCall is a lock request waiting for its replies.
-type lockCall struct{ replies chan lockReply }
+// lockCall is a lock request waiting for its replies; lost is closed if the
+// lock server goes away first.
+type lockCall struct {
+	replies chan lockReply
+	lost    chan struct{}
+}
+
+// ErrLockServerLost fails lock calls when the connection to the lock server
+// is gone: its table, and every lock in it, went with it.
+var ErrLockServerLost = errors.New("lost the connection to the lock server (node 0)")
+
+// PeerLost tells the node that the connection to a peer is gone, as when
+// its daemon died. On the lock server the peer's locks go, so that others
+// can take them; elsewhere, if the lock server is the one lost, waiting
+// lock calls fail instead of waiting forever.
+func (n *Node) PeerLost(peer NodeID) {
+	n.log.Warn("peer lost", "peer", peer)
+	if n.cfg.Self == LockServer {
+		n.locksMu.Lock()
+		granted := n.lockTable.Release(func(o LockOwner) bool { return o.Node == peer })
+		n.locksMu.Unlock()
+		for _, r := range grants(granted) {
+			n.sendLockReply(r)
+		}
+		return
+	}
+	if peer == LockServer {
+		n.locksMu.Lock()
+		for tag, call := range n.lockCalls {
+			close(call.lost)
+			delete(n.lockCalls, tag)
+		}
+		n.locksMu.Unlock()
+	}
+}
 
 // GetLock reports a held lock that would stop l (F_GETLK).
 func (n *Node) GetLock(ctx context.Context, l Lock) (Lock, bool, error) {
@@ -41,7 +75,7 @@ func (n *Node) ReleaseLocks(ctx context.Context, owner LockOwner) error {
 // the meantime it is released again, so an interrupted program never ends
 // up holding it.
 func (n *Node) lockCall(ctx context.Context, op lockOp, l Lock) (lockReply, error) {
-	call := &lockCall{replies: make(chan lockReply, 4)}
+	call := &lockCall{replies: make(chan lockReply, 4), lost: make(chan struct{})}
 	n.locksMu.Lock()
 	n.nextTag++
 	tag := uint64(n.cfg.Self)<<48 | n.nextTag
@@ -64,6 +98,8 @@ func (n *Node) lockCall(ctx context.Context, op lockOp, l Lock) (lockReply, erro
 		select {
 		case r := <-call.replies:
 			return r, nil
+		case <-call.lost:
+			return lockReply{}, ErrLockServerLost
 		case <-timer.C:
 			return lockReply{}, fmt.Errorf("lock server did not answer in %v", n.cfg.Timeout)
 		}
@@ -71,27 +107,37 @@ func (n *Node) lockCall(ctx context.Context, op lockOp, l Lock) (lockReply, erro
 	select {
 	case r := <-call.replies:
 		return r, nil
+	case <-call.lost:
+		return lockReply{}, ErrLockServerLost
 	case <-ctx.Done():
 	}
 	req.Op = opCancel
 	if err := n.toLockServer(req); err != nil {
 		return lockReply{}, err
 	}
-	for r := range call.replies {
+	for {
+		var r lockReply
+		select {
+		case r = <-call.replies:
+		case <-call.lost:
+			return lockReply{}, ErrLockServerLost
+		}
 		switch r.Result {
 		case lockGranted: // granted before the cancel arrived: give it back
 			l.Type = Unlock
 			if err := n.toLockServer(lockRequest{Op: opSet, Tag: tag, Lock: l}); err != nil {
 				return lockReply{}, err
 			}
-			<-call.replies
+			select {
+			case <-call.replies:
+			case <-call.lost:
+			}
 			return lockReply{}, ctx.Err()
 		case lockCancelled:
 			return lockReply{}, ctx.Err()
 		}
 		// lockNotWaiting: the grant is on its way.
 	}
-	panic("unreachable: replies is never closed")
 }
 
 func (n *Node) toLockServer(req lockRequest) error {

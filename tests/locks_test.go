@@ -67,3 +67,42 @@ func TestLockReleasedOnExit(t *testing.T) {
 		}
 	}
 }
+
+// TestLockReleasedWhenNodeDies: locks held by programs on a node whose
+// daemon is killed go with it, so programs on the other node can take them.
+func TestLockReleasedWhenNodeDies(t *testing.T) {
+	c := startCluster(t) // node 0 keeps the lock table; node 1 dies
+	var holders []*exec.Cmd
+	defer func() {
+		for _, h := range holders {
+			h.Process.Kill()
+			h.Wait()
+		}
+	}()
+	for _, kind := range []string{"flock", "fcntl"} {
+		holder := exec.Command(bin.lock, "hold", c.seg(1), kind, "60")
+		out, err := holder.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		holders = append(holders, holder)
+		if line, _ := bufio.NewReader(out).ReadString('\n'); strings.TrimSpace(line) != "held" {
+			t.Fatalf("%s: holder said %q", kind, line)
+		}
+		if got := strings.TrimSpace(mustRun(t, lockprog("try", c.seg(0), kind)...)); got != "busy" {
+			t.Fatalf("%s: node 1 holds the lock, node 0 finds it %s", kind, got)
+		}
+	}
+	c.nodes[1].kill() // SIGKILL: its holders live on, their node is gone
+	for _, kind := range []string{"flock", "fcntl"} {
+		deadline := time.Now().Add(5 * time.Second)
+		for got := ""; got != "free"; got = strings.TrimSpace(mustRun(t, lockprog("try", c.seg(0), kind)...)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the dead node's lock is still held", kind)
+			}
+		}
+	}
+}
