@@ -15,19 +15,11 @@
  * Needs a cluster that is fresh or whose last run finished: the header's
  * ready flag is how workers know worker 0 has initialised.
  */
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include "../apps.h" /* first: it includes dsm.h */
 
-#define DSM_ADDR ((void *)0x40000000)
+#include <stdint.h>
+#include <string.h>
+
 #define PAGE 4096
 #define MAGIC 0x6a61636f6269ULL /* "jacobi" */
 #define MAXW 64
@@ -36,38 +28,10 @@
  * barrier, and a grid row on the same page would migrate with it. */
 struct hdr {
 	_Atomic uint64_t ready; /* MAGIC once worker 0 has initialised */
-	_Atomic int count;	/* arrivals at the current barrier */
-	_Atomic int sense;	/* flips when the last worker arrives */
+	struct barrier bar;
 	_Atomic int done;	/* workers finished; the last lets worker 0 reset */
 	double sweep_s[MAXW];	/* per worker: time in sweeps, halo faults included */
 };
-
-static double now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Looking at a page another node owns pulls it here (reads migrate too), and a
- * spinning worker would take a CPU from the daemons that move the pages:
- * waiters sleep between looks. */
-static void nap(void) {
-	struct timespec ts = {0, 20000};
-	nanosleep(&ts, NULL);
-}
-
-/* Sense-reversing barrier: the last to arrive resets the count and flips the
- * sense the others are waiting on. */
-static void barrier(struct hdr *h, int nw, int *sense) {
-	*sense = !*sense;
-	if (atomic_fetch_add(&h->count, 1) == nw - 1) {
-		atomic_store(&h->count, 0);
-		atomic_store(&h->sense, *sense);
-		return;
-	}
-	while (atomic_load(&h->sense) != *sense)
-		nap();
-}
 
 /* Rows are padded to whole pages (stride) so that a band boundary never
  * splits a page: a page holding rows of two workers would bounce between
@@ -123,29 +87,15 @@ int main(int argc, char **argv) {
 	size_t stride = (n + PAGE / sizeof(double) - 1) / (PAGE / sizeof(double)) * (PAGE / sizeof(double));
 	size_t grid = n * stride * sizeof(double), need = PAGE + 2 * grid;
 
-	int fd = open(argv[1], O_RDWR);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(argv[1]);
-		return 1;
-	}
-	if ((size_t)st.st_size < need) {
-		fprintf(stderr, "jacobi: segment has %lld bytes, N=%d needs %zu\n", (long long)st.st_size, n, need);
-		return 1;
-	}
-	char *base = mmap(DSM_ADDR, need, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
-	if (base == MAP_FAILED) {
-		perror("mmap at 1 GiB");
-		return 1;
-	}
+	char *base = map_segment("jacobi", argv[1], need);
 	struct hdr *h = (struct hdr *)base;
 	double *g[2] = {(double *)(base + PAGE), (double *)(base + PAGE + grid)};
 
 	if (me == 0) {
 		init(g[0], stride, n);
 		init(g[1], stride, n);
-		atomic_store(&h->count, 0);
-		atomic_store(&h->sense, 0);
+		atomic_store(&h->bar.count, 0);
+		atomic_store(&h->bar.sense, 0);
 		atomic_store(&h->done, 0);
 		atomic_store(&h->ready, MAGIC);
 	} else {
@@ -161,14 +111,14 @@ int main(int argc, char **argv) {
 	for (int k = 0; k < 2; k++)
 		for (char *p = (char *)(g[k] + lo * stride); p < (char *)(g[k] + hi * stride); p += PAGE)
 			(void)*(volatile char *)p;
-	barrier(h, nw, &sense);
+	barrier(&h->bar, nw, &sense);
 	double t1 = now();
 	double busy = 0;
 	for (int s = 0; s < iters; s++) {
 		double ts = now();
 		sweep(g[(s + 1) % 2], g[s % 2], stride, n, lo, hi);
 		busy += now() - ts;
-		barrier(h, nw, &sense);
+		barrier(&h->bar, nw, &sense);
 	}
 	double t2 = now();
 	h->sweep_s[me] = busy;

@@ -15,19 +15,11 @@
  * Needs a cluster that is fresh or whose last run finished: the header's
  * ready flag is how workers know worker 0 has initialised.
  */
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include "../apps.h" /* first: it includes dsm.h */
 
-#define DSM_ADDR ((void *)0x40000000)
+#include <stdint.h>
+#include <string.h>
+
 #define PAGE 4096
 #define MAGIC 0x6d61746d756cULL /* "matmul" */
 #define MAXW 64
@@ -36,39 +28,11 @@
  * barrier, and matrix rows on the same page would migrate with it. */
 struct hdr {
 	_Atomic uint64_t ready; /* MAGIC once worker 0 has initialised */
-	_Atomic int count;	/* arrivals at the current barrier */
-	_Atomic int sense;	/* flips when the last worker arrives */
+	struct barrier bar;
 	_Atomic int done;	/* workers finished; the last lets worker 0 reset */
 	double copy_s[MAXW];	/* per worker: copying B, then multiplying */
 	double mult_s[MAXW];
 };
-
-static double now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Looking at a page another node owns pulls it here (reads migrate too), and a
- * spinning worker would take a CPU from the daemons that move the pages:
- * waiters sleep between looks. */
-static void nap(void) {
-	struct timespec ts = {0, 20000};
-	nanosleep(&ts, NULL);
-}
-
-/* Sense-reversing barrier: the last to arrive resets the count and flips the
- * sense the others are waiting on. */
-static void barrier(struct hdr *h, int nw, int *sense) {
-	*sense = !*sense;
-	if (atomic_fetch_add(&h->count, 1) == nw - 1) {
-		atomic_store(&h->count, 0);
-		atomic_store(&h->sense, *sense);
-		return;
-	}
-	while (atomic_load(&h->sense) != *sense)
-		nap();
-}
 
 static int64_t a_at(int64_t i, int64_t k) { return (i * 31 + k * 17) % 8; }
 static int64_t b_at(int64_t k, int64_t j) { return (k * 13 + j * 5 + 3) % 8; }
@@ -109,21 +73,7 @@ int main(int argc, char **argv) {
 	size_t per = PAGE / sizeof(double), stride = (n + per - 1) / per * per;
 	size_t mat = n * stride * sizeof(double), need = PAGE + 3 * mat;
 
-	int fd = open(argv[1], O_RDWR);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(argv[1]);
-		return 1;
-	}
-	if ((size_t)st.st_size < need) {
-		fprintf(stderr, "matmul: segment has %lld bytes, N=%d needs %zu\n", (long long)st.st_size, n, need);
-		return 1;
-	}
-	char *base = mmap(DSM_ADDR, need, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
-	if (base == MAP_FAILED) {
-		perror("mmap at 1 GiB");
-		return 1;
-	}
+	char *base = map_segment("matmul", argv[1], need);
 	struct hdr *h = (struct hdr *)base;
 	double *a = (double *)(base + PAGE), *b = (double *)(base + PAGE + mat), *c = (double *)(base + PAGE + 2 * mat);
 	double *bp = malloc(n * stride * sizeof(double));
@@ -138,8 +88,8 @@ int main(int argc, char **argv) {
 				a[i * stride + j] = a_at(i, j);
 				b[i * stride + j] = b_at(i, j);
 			}
-		atomic_store(&h->count, 0);
-		atomic_store(&h->sense, 0);
+		atomic_store(&h->bar.count, 0);
+		atomic_store(&h->bar.sense, 0);
 		atomic_store(&h->done, 0);
 		atomic_store(&h->ready, MAGIC);
 	} else {
@@ -156,7 +106,7 @@ int main(int argc, char **argv) {
 		(void)*(volatile char *)p;
 	for (char *p = (char *)(c + lo * stride); p < (char *)(c + hi * stride); p += PAGE)
 		(void)*(volatile char *)p;
-	barrier(h, nw, &sense);
+	barrier(&h->bar, nw, &sense);
 	double t1 = now();
 
 	/* Every worker needs all of B, and a page has one owner at a time: reading
@@ -179,7 +129,7 @@ int main(int argc, char **argv) {
 		}
 	}
 	double tm = now();
-	barrier(h, nw, &sense);
+	barrier(&h->bar, nw, &sense);
 	double t2 = now();
 	h->copy_s[me] = tc - t1;
 	h->mult_s[me] = tm - tc;
