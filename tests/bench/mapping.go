@@ -28,7 +28,9 @@ var errBrkAtBase = errors.New("the brk heap lies at the segment's address")
 
 // mapAt maps the whole file at path MAP_SHARED at segmentBase, as dsmfs
 // programs do. MAP_FIXED_NOREPLACE turns a clash with an existing mapping
-// into EEXIST instead of silently replacing it.
+// into EEXIST instead of silently replacing it. It does not use the Go
+// client (examples/go/dsm), which rightly refuses the floor file: that is
+// a trivial FUSE file, not a dsmfs segment.
 func mapAt(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Command gomap is the Go counterpart of c/dsmprog's write and check: it maps
-// a dsmfs segment at the address the C programs use, so the tests can show a
-// Go process and a C process sharing the same bytes across nodes.
+// a dsmfs segment with the Go client (examples/go/dsm) at the address the C
+// programs use, so the tests can show a Go process and a C process sharing
+// the same bytes across nodes.
 //
 //	gomap write|check PATH OFFSET COUNT SEED
 //
@@ -8,18 +9,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/dsmfs/dsmfs/examples/go/dsm"
 )
-
-// base is where every test program maps the segment, so that absolute
-// pointers stored in it mean the same on every node.
-const base = 0x40000000
 
 func main() {
 	if len(os.Args) != 6 || (os.Args[1] != "write" && os.Args[1] != "check") {
@@ -34,10 +29,11 @@ func main() {
 		nums[i] = v
 	}
 	off, count, seed := nums[0], nums[1], nums[2]
-	seg, err := mapSegment(os.Args[2])
+	m, err := dsm.Map(os.Args[2])
 	if err != nil {
 		fail(2, "%v", err)
 	}
+	seg := m.Bytes()
 	if off > uint64(len(seg)) || count > uint64(len(seg))-off {
 		fail(2, "range %d+%d exceeds the segment (%d bytes)", off, count, len(seg))
 	}
@@ -60,38 +56,6 @@ func main() {
 		fail(1, "%d of %d bytes differ", bad, count)
 	}
 	fmt.Printf("checked %d bytes\n", count)
-}
-
-// mapSegment maps the whole file at base. MAP_FIXED_NOREPLACE turns a clash
-// with an existing mapping into EEXIST instead of silently replacing it.
-func mapSegment(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the mapping keeps the file open
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := fi.Size()
-	if size <= 0 || size%4096 != 0 {
-		return nil, fmt.Errorf("%s: size %d is not a positive multiple of 4096", path, size)
-	}
-	// unsafe.Add from nil names the address without a uintptr conversion,
-	// which vet would flag; it is only ever handed to the kernel.
-	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(nil, base), uintptr(size),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
-	if errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("address range %#x-%#x is already in use in this process", base, base+size)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mmap %s: %w", path, err)
-	}
-	if uintptr(p) != base { // kernels before 4.17 treat the flag as a hint
-		return nil, fmt.Errorf("mmap placed the segment at %p instead of %#x", p, base)
-	}
-	return unsafe.Slice((*byte)(p), size), nil
 }
 
 // pattern is the byte expected at offset off for seed; c/dsmprog.c has the same.
