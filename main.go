@@ -88,6 +88,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
+			&cli.StringFlag{Name: "secret-file", Usage: "`PATH` of the cluster's shared secret: peers must prove they know it"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
@@ -116,6 +117,10 @@ func mount(c *cli.Context) error {
 	}
 	unit := block * pageSize
 	self, members, err := memberNames(c.String("listen"), c.String("advertise"), c.StringSlice("peer"))
+	if err != nil {
+		return err
+	}
+	secret, err := readSecret(c.String("secret-file"), log)
 	if err != nil {
 		return err
 	}
@@ -150,6 +155,7 @@ func mount(c *cli.Context) error {
 		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Block: block, Members: members},
 		Self:        selfID,
 		Listener:    listener,
+		Secret:      secret,
 		JoinTimeout: c.Duration("join-timeout"),
 		Logger:      log,
 	})
@@ -398,6 +404,30 @@ func printStats(w io.Writer, r fs.StatsReport) {
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
 	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
 	tw.Flush()
+}
+
+// readSecret reads --secret-file: the whole file, without surrounding
+// white space, is the secret.
+func readSecret(path string, log *slog.Logger) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the secret file can be read by others; chmod 600 it", "path", path)
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(text)))
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("--secret-file %s is empty", path)
+	}
+	return secret, nil
 }
 
 // segmentPages reads --size or --pages.

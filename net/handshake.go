@@ -20,6 +20,10 @@ type Hello struct {
 	Pages    int      `json:"pages"`
 	Block    int      `json:"block"` // pages that migrate together
 	Members  []string `json:"members"`
+	// Auth says this node requires the shared secret; Nonce is fresh for
+	// each connection, for the proof (see auth.go).
+	Auth  bool   `json:"auth"`
+	Nonce []byte `json:"nonce,omitempty"`
 }
 
 // unit is the bytes of one protocol page, a block of pages.
@@ -39,6 +43,10 @@ func (h Hello) check(peer Hello) error {
 		return &MismatchError{fmt.Sprintf("peer %s "+format, append([]any{peer.Name}, args...)...)}
 	}
 	switch {
+	case peer.Auth != h.Auth && h.Auth:
+		return &MismatchError{fmt.Sprintf("authentication failed for peer %s: it has no --secret-file, we require one", peer.Name)}
+	case peer.Auth != h.Auth:
+		return &MismatchError{fmt.Sprintf("authentication failed for peer %s: it requires a --secret-file, we have none", peer.Name)}
 	case peer.Version != h.Version:
 		return bad("speaks protocol version %d, we speak %d", peer.Version, h.Version)
 	case peer.PageSize != h.PageSize:

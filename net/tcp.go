@@ -22,6 +22,9 @@ type Config struct {
 	Hello    Hello
 	Self     owner.NodeID
 	Listener stdnet.Listener
+	// Secret, if set, is the cluster's shared secret: a peer must prove
+	// it knows it before anything else (see auth.go).
+	Secret []byte
 	// JoinTimeout bounds how long Join waits for all peers.
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
@@ -195,14 +198,31 @@ func (t *TCP) memberID(name string) (owner.NodeID, bool) {
 func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer c.SetDeadline(time.Time{})
-	if err := writeHello(c, t.cfg.Hello); err != nil {
+	ours := t.cfg.Hello
+	ours.Auth = len(t.cfg.Secret) > 0
+	if ours.Auth {
+		var err error
+		if ours.Nonce, err = newNonce(); err != nil {
+			return Hello{}, err
+		}
+	}
+	if err := writeHello(c, ours); err != nil {
 		return Hello{}, err
 	}
 	peer, err := readHello(c)
 	if err != nil {
 		return Hello{}, err
 	}
-	return peer, t.cfg.Hello.check(peer)
+	if err := ours.check(peer); err != nil {
+		return peer, err
+	}
+	if ours.Auth {
+		if len(peer.Nonce) != nonceSize {
+			return peer, &MismatchError{fmt.Sprintf("authentication failed for peer %s: no proper nonce", peer.Name)}
+		}
+		return peer, authenticate(c, t.cfg.Secret, ours, peer)
+	}
+	return peer, nil
 }
 
 func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {

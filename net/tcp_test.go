@@ -5,6 +5,7 @@ import (
 	"errors"
 	stdnet "net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,11 +28,16 @@ func listeners(t *testing.T) []stdnet.Listener {
 }
 
 func join(ls []stdnet.Listener, self int, pages int) (*TCP, error) {
+	return joinWithSecret(ls, self, pages, nil)
+}
+
+func joinWithSecret(ls []stdnet.Listener, self int, pages int, secret []byte) (*TCP, error) {
 	members := []string{ls[0].Addr().String(), ls[1].Addr().String()}
 	return Join(context.Background(), Config{
 		Hello:       Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: pages, Block: 1, Members: members},
 		Self:        owner.NodeID(self),
 		Listener:    ls[self],
+		Secret:      secret,
 		JoinTimeout: 5 * time.Second,
 	})
 }
@@ -93,5 +99,42 @@ func TestJoinMismatch(t *testing.T) {
 		if err := <-errs; !errors.As(err, &mismatch) {
 			t.Errorf("got %v, want a MismatchError", err)
 		}
+	}
+}
+
+// TestJoinSecret: peers with the same secret join; a wrong secret, or a
+// secret on one side only, fails on both sides with a message that says so.
+func TestJoinSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     string
+		wantFail string
+	}{
+		{"same", "s3cret", "s3cret", ""},
+		{"different", "s3cret", "guess", "does not know our secret"},
+		{"one side", "s3cret", "", "--secret-file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := listeners(t)
+			errs := make(chan error, 2)
+			for i, secret := range []string{tc.a, tc.b} {
+				go func() {
+					tr, err := joinWithSecret(ls, i, 8, []byte(secret))
+					if tr != nil {
+						tr.Close()
+					}
+					errs <- err
+				}()
+			}
+			for range 2 {
+				err := <-errs
+				switch {
+				case tc.wantFail == "" && err != nil:
+					t.Errorf("want a join, got %v", err)
+				case tc.wantFail != "" && (err == nil || !strings.Contains(err.Error(), "authentication failed") || !strings.Contains(err.Error(), tc.wantFail)):
+					t.Errorf("want authentication failed ... %q, got %v", tc.wantFail, err)
+				}
+			}
+		})
 	}
 }
