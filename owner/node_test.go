@@ -393,11 +393,20 @@ func TestSentPagesReleased(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stores[0].mu.Lock()
-	released, page0 := len(stores[0].released), stores[0].released[0]
-	stores[0].mu.Unlock()
-	if released != 63 || page0 != 0 {
-		t.Fatalf("released %d pages (page 0: %d times), want the 63 still away and not page 0", released, page0)
+	// The sender releases after its send returns, which may be after the
+	// page has reached node 1: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stores[0].mu.Lock()
+		released, page0 := len(stores[0].released), stores[0].released[0]
+		stores[0].mu.Unlock()
+		if released == 63 && page0 == 0 {
+			break
+		}
+		if released > 63 || page0 != 0 || time.Now().After(deadline) {
+			t.Fatalf("released %d pages (page 0: %d times), want the 63 still away and not page 0", released, page0)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if err := nodes[0].ReadAt(ctx, buf, 0); err != nil || !bytes.Equal(buf, pattern) {
 		t.Fatalf("page 0 lost its bytes: %q..., %v", buf[:8], err)
