@@ -36,13 +36,14 @@ type NodeConfig struct {
 	Logger   *slog.Logger
 }
 
-// Node drives one node's Machine: FUSE handlers call Read and Write, the
-// transport calls Receive, and Node answers through its ports.
+// Node drives one node's Machine: FUSE handlers call ReadAt and WriteAt,
+// the transport calls Receive, and Node answers through its ports.
 //
 // Locking: mu guards the machine and the waiters, and is held while page
 // bytes move between the page store and a waiting access, so that a page is
-// never sent or overwritten halfway through. Nothing blocking happens under
-// mu: sends and invalidations run after it is released.
+// never sent or overwritten halfway through. Nothing that waits happens
+// under mu: sends and invalidations run after it is released (releasing
+// page memory, a batch of madvise calls, is the one syscall made under it).
 type Node struct {
 	cfg       NodeConfig
 	transport Transport
