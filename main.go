@@ -87,6 +87,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.IntFlag{Name: "prefetch", Usage: "when accesses walk forward, fetch `N` blocks ahead (0: only what is touched)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
+			&cli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "declare a peer dead after this long without hearing from it (0: never)"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.StringFlag{Name: "secret-file", Usage: "`PATH` of the cluster's shared secret: peers must prove they know it"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
@@ -156,6 +157,7 @@ func mount(c *cli.Context) error {
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
+		PeerTimeout: c.Duration("peer-timeout"),
 		JoinTimeout: c.Duration("join-timeout"),
 		Logger:      log,
 	})
@@ -180,7 +182,8 @@ func mount(c *cli.Context) error {
 	if err := fsys.Mount(node); err != nil {
 		return err
 	}
-	transport.Start(node.Receive, node.PeerLost)
+	fenced := make(chan time.Duration, 1)
+	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Fenced: func(d time.Duration) { fenced <- d }})
 	if metricsListener != nil {
 		serveMetrics(metricsListener, node, members, log)
 	}
@@ -198,6 +201,15 @@ func mount(c *cli.Context) error {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
 		node.Close()
+	case paused := <-fenced:
+		// The peers have declared this node dead and may have moved on:
+		// its pages must not be served again. Fail what waits, leave.
+		node.Close()
+		if err := fsys.Unmount(); err != nil {
+			log.Error("unmount", "err", err)
+		}
+		return fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
+			paused.Round(time.Millisecond), c.Duration("peer-timeout"))
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ func (f *FS) errno(op string, off int64, err error) syscall.Errno {
 		return syscall.EIO
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, owner.ErrPeerDead):
+		f.log.Warn(op+" failed: the page's owner is dead", "offset", off)
+		return syscall.EIO
 	case errors.Is(err, owner.ErrLockServerLost):
 		f.log.Warn(op+" failed", "offset", off, "err", err)
 		return syscall.ENOLCK

@@ -18,9 +18,14 @@ func (f *FS) ownersText(context.Context) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# dsmfs owners: pages=%d page_size=%d nodes=%d self=%d\n",
 		f.cfg.Pages, f.cfg.PageSize, len(f.cfg.Members), f.cfg.Self)
+	dead := f.node.Dead()
 	for _, r := range f.node.Owners() {
 		first, last := f.kernelPages(r)
-		fmt.Fprintf(&b, "%d-%d %d %s\n", first, last, r.Owner, f.cfg.Members[r.Owner])
+		mark := ""
+		if dead[r.Owner] {
+			mark = " dead"
+		}
+		fmt.Fprintf(&b, "%d-%d %d %s%s\n", first, last, r.Owner, f.cfg.Members[r.Owner], mark)
 	}
 	return b.Bytes()
 }

@@ -63,16 +63,32 @@ type decoder struct {
 	buf      []byte
 }
 
+// header reads the next frame header that is not a heartbeat.
+func (d *decoder) header() (header, error) {
+	for {
+		if _, err := io.ReadFull(d.r, d.buf[:headerSize]); err != nil {
+			return header{}, err
+		}
+		h := parseHeader(d.buf)
+		if h.typ != frameHeartbeat {
+			return h, nil
+		}
+		if h.length != 0 {
+			return h, fmt.Errorf("heartbeat frame with %d payload bytes", h.length)
+		}
+	}
+}
+
 func newDecoder(r io.Reader, from owner.NodeID, pageSize, pages int) *decoder {
 	return &decoder{r: r, from: from, pageSize: pageSize, maxReply: 8 * (pages/2 + 1), buf: make([]byte, headerSize+pageSize)}
 }
 
-// next reads one message.
+// next reads one message, skipping heartbeats.
 func (d *decoder) next() (owner.Message, error) {
-	if _, err := io.ReadFull(d.r, d.buf[:headerSize]); err != nil {
+	h, err := d.header()
+	if err != nil {
 		return owner.Message{}, err
 	}
-	h := parseHeader(d.buf)
 	m := owner.Message{Type: owner.MsgType(h.typ), From: d.from, Page: owner.PageID(h.page), Requester: owner.NodeID(h.requester)}
 	n := int(h.length)
 	var ok bool

@@ -25,6 +25,9 @@ type Config struct {
 	// Secret, if set, is the cluster's shared secret: a peer must prove
 	// it knows it before anything else (see auth.go).
 	Secret []byte
+	// PeerTimeout is how long a peer may be silent before it is declared
+	// dead; zero sends no heartbeats and waits forever.
+	PeerTimeout time.Duration
 	// JoinTimeout bounds how long Join waits for all peers.
 	JoinTimeout time.Duration
 	Logger      *slog.Logger
@@ -45,11 +48,13 @@ type TCP struct {
 
 // conn is the connection to one peer.
 type conn struct {
-	peer owner.NodeID
-	name string
-	c    stdnet.Conn
-	wmu  sync.Mutex
-	wbuf []byte // guarded by wmu: one frame is built here, then written at once
+	peer      owner.NodeID
+	name      string
+	c         stdnet.Conn
+	wmu       sync.Mutex
+	wbuf      []byte       // guarded by wmu: one frame is built here, then written at once
+	lastHeard atomic.Int64 // unix nanoseconds of the last bytes from the peer
+	dead      atomic.Bool  // declared dead for silence
 }
 
 // Join connects to every peer and checks that each agrees with us about the
@@ -226,32 +231,49 @@ func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
 }
 
 func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
-	return &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.unit())}
+	cn := &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.unit())}
+	cn.lastHeard.Store(time.Now().UnixNano())
+	return cn
 }
 
-// Start delivers every message from every peer to deliver, from one
-// goroutine per peer, and drops late connections. A message deliver rejects
-// ends the connection it came on. When a connection ends other than by
-// Close, lost is told which peer is gone.
-func (t *TCP) Start(deliver func(owner.Message) error, lost func(owner.NodeID)) {
+// Events is what the transport reports.
+type Events struct {
+	// Deliver gets every message from every peer, from one goroutine per
+	// peer; a message it rejects ends the connection it came on.
+	Deliver func(owner.Message) error
+	// Lost is told when a connection ends other than by Close: the peer
+	// died, or was declared dead for silence.
+	Lost func(owner.NodeID)
+	// Fenced is told when this process was stopped for longer than
+	// PeerTimeout: its peers have declared it dead.
+	Fenced func(paused time.Duration)
+}
+
+// Start reports events from the peers, sends heartbeats if PeerTimeout is
+// set, and drops late connections.
+func (t *TCP) Start(ev Events) {
 	for _, c := range t.conns {
 		if c != nil {
-			go t.readLoop(c, deliver, lost)
+			go t.readLoop(c, ev)
 		}
+	}
+	if t.cfg.PeerTimeout > 0 {
+		go t.watch(ev.Fenced)
 	}
 	go t.refuseLateComers()
 }
 
-func (t *TCP) readLoop(c *conn, deliver func(owner.Message) error, lost func(owner.NodeID)) {
-	dec := newDecoder(bufio.NewReaderSize(c.c, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units())
-	err := t.deliverAll(dec, deliver)
+func (t *TCP) readLoop(c *conn, ev Events) {
+	in := heardReader{r: c.c, last: &c.lastHeard}
+	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units())
+	err := t.deliverAll(dec, ev.Deliver)
 	defer func() {
 		if !t.closed.Load() {
-			lost(c.peer)
+			ev.Lost(c.peer)
 		}
 	}()
 	switch {
-	case t.closed.Load():
+	case t.closed.Load(), c.dead.Load():
 	case errors.Is(err, io.EOF):
 		t.log.Warn("peer closed the connection", "peer", c.name)
 	default:
@@ -302,6 +324,12 @@ func (t *TCP) Send(m owner.Message) error {
 	c := t.conns[m.To]
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if t.cfg.PeerTimeout > 0 {
+		// A stopped peer stops reading; never wait on it longer than
+		// it takes to declare it dead.
+		c.c.SetWriteDeadline(time.Now().Add(t.cfg.PeerTimeout))
+		defer c.c.SetWriteDeadline(time.Time{})
+	}
 	if headerSize+len(m.Data) > len(c.wbuf) {
 		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply; rare
 	}

@@ -73,8 +73,8 @@ func TestJoinDespiteGarbage(t *testing.T) {
 	defer t1.Close()
 
 	got := make(chan owner.Message, 1)
-	t1.Start(func(m owner.Message) error { got <- m; return nil }, func(owner.NodeID) {})
-	t0.Start(func(owner.Message) error { return nil }, func(owner.NodeID) {})
+	t1.Start(Events{Deliver: func(m owner.Message) error { got <- m; return nil }, Lost: func(owner.NodeID) {}})
+	t0.Start(Events{Deliver: func(owner.Message) error { return nil }, Lost: func(owner.NodeID) {}})
 	if err := t0.Send(owner.Message{Type: owner.MsgRequest, To: 1, Page: 5, Requester: 0}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,15 @@ type lockCall struct {
 // is gone: its table, and every lock in it, went with it.
 var ErrLockServerLost = errors.New("lost the connection to the lock server (node 0)")
 
-// PeerLost tells the node that the connection to a peer is gone, as when
-// its daemon died. On the lock server the peer's locks go, so that others
-// can take them; elsewhere, if the lock server is the one lost, waiting
-// lock calls fail instead of waiting forever.
+// PeerLost tells the node that a peer is gone for good: its daemon died or
+// it was declared dead for silence. The pages it owned are lost with it:
+// accesses waiting for a page last known there fail now, and later ones at
+// once, instead of after the timeout. On the lock server the peer's locks
+// go, so that others can take them; elsewhere, if the lock server is the
+// one lost, waiting lock calls fail instead of waiting forever.
 func (n *Node) PeerLost(peer NodeID) {
 	n.log.Warn("peer lost", "peer", peer)
+	n.failPagesOf(peer)
 	if n.cfg.Self == LockServer {
 		n.locksMu.Lock()
 		granted := n.lockTable.Release(func(o LockOwner) bool { return o.Node == peer })

@@ -15,6 +15,10 @@ var ErrTimeout = errors.New("page did not arrive in time")
 // ErrClosed is returned for accesses after Close.
 var ErrClosed = errors.New("node is shut down")
 
+// ErrPeerDead is returned for an access to a page whose owner, as far as
+// this node knows, is a node that died.
+var ErrPeerDead = errors.New("the page's owner is dead")
+
 // ErrNotHere is returned for a read over several pages when some are owned
 // elsewhere; they have been asked for.
 var ErrNotHere = errors.New("not all pages of the read are here")
@@ -56,6 +60,7 @@ type Node struct {
 	m       *Machine           // guarded by mu
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
 	closed  bool               // guarded by mu
+	dead    []bool             // guarded by mu: by NodeID, peers lost for good
 	// sent are pages handed away whose memory is not yet released, and
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; both guarded by mu. See releaseSent.
@@ -103,6 +108,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
 		m:         NewMachine(cfg.Config),
 		waiters:   make(map[PageID]*waiter),
+		dead:      make([]bool, cfg.Nodes),
 		queries:   make(map[PageID]*ownersQuery),
 		lockCalls: make(map[uint64]*lockCall),
 		sending:   make(map[PageID]int),
@@ -202,6 +208,11 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	if n.closed {
 		n.mu.Unlock()
 		return ErrClosed
+	}
+	if !n.m.Owns(local.page) && n.dead[n.m.Owner(local.page)] {
+		n.mu.Unlock()
+		n.stats.faultErrors.Add(1)
+		return fmt.Errorf("page %d: %w", local.page, ErrPeerDead)
 	}
 	if n.m.Access(local.page) {
 		local.apply(n.store)

@@ -151,3 +151,27 @@ func DecodeRuns(b []byte, owner NodeID, pages int) ([]Run, error) {
 	}
 	return out, nil
 }
+
+// failPagesOf marks peer dead and fails the accesses waiting for pages last
+// known to be there.
+func (n *Node) failPagesOf(peer NodeID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dead[peer] = true
+	for p, w := range n.waiters {
+		if n.m.Owner(p) != peer {
+			continue
+		}
+		for ; w != nil; w = w.next {
+			w.done <- fmt.Errorf("page %d: %w", p, ErrPeerDead)
+		}
+		delete(n.waiters, p)
+	}
+}
+
+// Dead reports which nodes this node has lost, by NodeID.
+func (n *Node) Dead() []bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]bool(nil), n.dead...)
+}

@@ -1,0 +1,75 @@
+package net
+
+import (
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Peers hear from each other at least every PeerTimeout/4: any bytes count,
+// and heartbeat frames fill the silence. A peer silent for PeerTimeout is
+// declared dead: its connection is closed, which reports it lost. A paused
+// process (kill -STOP) keeps its sockets open but sends nothing, so only this
+// can tell; and when such a process resumes, its own late clock tells it
+// that the others have declared it dead (Events.Fenced).
+
+// frameHeartbeat says "still here"; it carries nothing.
+const frameHeartbeat = 0x42
+
+// heardReader notes when bytes last arrived from the peer.
+type heardReader struct {
+	r    io.Reader
+	last *atomic.Int64 // unix nanoseconds
+}
+
+func (h heardReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// watch sends heartbeats, declares silent peers dead, and notices when this
+// process itself was stopped for longer than PeerTimeout.
+func (t *TCP) watch(fenced func(paused time.Duration)) {
+	interval := t.cfg.PeerTimeout / 4
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	last := time.Now()
+	for now := range ticker.C {
+		if t.closed.Load() {
+			return
+		}
+		if paused := now.Sub(last); paused > t.cfg.PeerTimeout {
+			fenced(paused)
+			return
+		}
+		last = now
+		for _, c := range t.conns {
+			if c == nil || c.dead.Load() {
+				continue
+			}
+			if silent := now.Sub(time.Unix(0, c.lastHeard.Load())); silent > t.cfg.PeerTimeout {
+				t.log.Error("peer silent too long, declaring it dead", "peer", c.name, "silent", silent.Round(time.Millisecond))
+				c.dead.Store(true)
+				c.c.Close()
+				continue
+			}
+			c.heartbeat(interval)
+		}
+	}
+}
+
+// heartbeat sends one heartbeat unless a send is under way, which proves
+// life as well (or is stuck on a peer that will be declared dead).
+func (c *conn) heartbeat(within time.Duration) {
+	if !c.wmu.TryLock() {
+		return
+	}
+	defer c.wmu.Unlock()
+	putHeader(c.wbuf, header{typ: frameHeartbeat})
+	c.c.SetWriteDeadline(time.Now().Add(within))
+	c.c.Write(c.wbuf[:headerSize]) // a failure shows as silence or a closed connection
+	c.c.SetWriteDeadline(time.Time{})
+}

@@ -1,0 +1,49 @@
+package tests
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStoppedPeerDeclaredDead: one of three nodes stops answering (kill
+// -STOP keeps its sockets open, so only silence can tell). Within the peer
+// timeout the others declare it dead: a fault on its pages fails at once
+// with SIGBUS instead of waiting out --timeout, the rest keeps working, and
+// .owners marks it. When it resumes it knows it was declared dead and exits
+// rather than serve its pages.
+func TestStoppedPeerDeclaredDead(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "2s", "--timeout", "30s"}})
+	stopped := c.nodes[2]
+	stopped.cmd.Process.Signal(syscall.SIGSTOP)
+	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
+
+	owners := filepath.Join(c.nodes[0].mnt, ".owners")
+	waitFor(t, 10*time.Second, func() bool {
+		text, _ := readFile(owners, 5*time.Second)
+		return strings.Contains(text, stopped.name+" dead")
+	})
+
+	start := time.Now()
+	r := runProg(dsm("get", c.seg(0), 80*pageSize)...) // node 2's page
+	if r.err == nil || !strings.Contains(r.err.Error(), "bus error") {
+		t.Fatalf("a fault on a dead node's page: want SIGBUS, got %s", r)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the fault took %v: it waited out --timeout instead of failing at once", took)
+	}
+	mustRun(t, dsm("write", c.seg(0), 40*pageSize, 8*pageSize, 5)...) // node 1's pages
+	mustRun(t, dsm("check", c.seg(1), 40*pageSize, 8*pageSize, 5)...)
+
+	stopped.cmd.Process.Signal(syscall.SIGCONT)
+	if !stopped.waitExit(15 * time.Second) {
+		t.Fatal("the resumed node keeps running after being declared dead")
+	}
+	stopped.seenExit = true
+	if stopped.exitCode() == 0 || !strings.Contains(stopped.stderr.String(), "declared it dead") || isMounted(stopped.mnt) {
+		t.Fatalf("resumed node: want a non-zero exit saying it was declared dead, and no mount; got %v, mounted %v:\n%s",
+			stopped.cmd.ProcessState, isMounted(stopped.mnt), stopped.stderr.tail(2000))
+	}
+}
