@@ -88,6 +88,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
 			&cli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "declare a peer dead after this long without hearing from it (0: never)"},
+			&cli.DurationFlag{Name: "leave-timeout", Value: time.Minute, Usage: "on SIGTERM or umount, how long to hand the pages held here to the other nodes"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.StringFlag{Name: "secret-file", Usage: "`PATH` of the cluster's shared secret: peers must prove they know it"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
@@ -193,14 +194,15 @@ func mount(c *cli.Context) error {
 	go func() { fsys.Wait(); close(unmounted) }()
 	select {
 	case <-ctx.Done():
+		stop() // a second Ctrl-C quits at once, without handing pages on
+		leave(node, len(members), c.Duration("leave-timeout"), log)
 		log.Info("unmounting", "mountpoint", mountpoint)
-		node.Close()
 		if err := fsys.Unmount(); err != nil {
 			return err
 		}
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
-		node.Close()
+		leave(node, len(members), c.Duration("leave-timeout"), log)
 	case paused := <-fenced:
 		// The peers have declared this node dead and may have moved on:
 		// its pages must not be served again. Fail what waits, leave.
@@ -416,6 +418,23 @@ func printStats(w io.Writer, r fs.StatsReport) {
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
 	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
 	tw.Flush()
+}
+
+// leave hands the pages held here to the nodes that stay, so that stopping
+// a node loses nothing (see owner.Node.Leave).
+func leave(node *owner.Node, nodes int, timeout time.Duration, log *slog.Logger) {
+	if nodes == 1 {
+		node.Close()
+		return
+	}
+	log.Info("leaving: handing pages to the other nodes")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := node.Leave(ctx); err != nil {
+		log.Error("leaving lost data", "err", err)
+		return
+	}
+	log.Info("left the cluster; every page is with the other nodes")
 }
 
 // readSecret reads --secret-file: the whole file, without surrounding

@@ -45,6 +45,9 @@ type FS struct {
 	segment atomic.Pointer[fusefs.Inode] // set once the root is added
 	lockers lockers
 	ready   chan struct{} // closed once the segment may be opened
+	// unmounted is set once the kernel has let go of the mount: it
+	// caches nothing of the segment any more.
+	unmounted atomic.Bool
 }
 
 // New returns the file system for cfg; it is mounted by Mount. It is the
@@ -165,7 +168,10 @@ func userAllowOther() bool {
 }
 
 // Wait blocks until the file system is unmounted.
-func (f *FS) Wait() { f.server.Wait() }
+func (f *FS) Wait() {
+	f.server.Wait()
+	f.unmounted.Store(true)
+}
 
 // Unmount unmounts, lazily if programs still use the mount, so that the
 // mount never outlives the daemon.
@@ -188,8 +194,8 @@ func (f *FS) unit() int { return f.cfg.PageSize * f.cfg.Block }
 // is dirty, then drops it from the page cache and from every mapping.
 func (f *FS) Invalidate(p owner.PageID) error {
 	seg := f.segment.Load()
-	if seg == nil {
-		return nil
+	if seg == nil || f.unmounted.Load() {
+		return nil // nothing cached: not looked up yet, or unmounted
 	}
 	off := int64(p) * int64(f.unit())
 	switch errno := seg.NotifyContent(off, int64(f.unit())); errno {

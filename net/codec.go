@@ -60,6 +60,7 @@ type decoder struct {
 	from     owner.NodeID
 	pageSize int
 	maxReply int // the largest owners reply: a run for every other page
+	units    int // protocol pages in the segment
 	buf      []byte
 }
 
@@ -80,7 +81,7 @@ func (d *decoder) header() (header, error) {
 }
 
 func newDecoder(r io.Reader, from owner.NodeID, pageSize, pages int) *decoder {
-	return &decoder{r: r, from: from, pageSize: pageSize, maxReply: 8 * (pages/2 + 1), buf: make([]byte, headerSize+pageSize)}
+	return &decoder{r: r, from: from, pageSize: pageSize, maxReply: 8 * (pages/2 + 1), units: pages, buf: make([]byte, headerSize+pageSize)}
 }
 
 // next reads one message, skipping heartbeats.
@@ -101,6 +102,10 @@ func (d *decoder) next() (owner.Message, error) {
 		ok = n%8 == 0 && n <= d.maxReply
 	case owner.MsgLockRequest, owner.MsgLockReply:
 		ok = n == owner.LockMessageSize
+	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck:
+		ok = n == 0
+	case owner.MsgLeft:
+		ok = n%10 == 0 && n <= 10*(d.units+1)
 	default:
 		return m, fmt.Errorf("unknown frame type %#x", h.typ)
 	}

@@ -211,6 +211,27 @@ func (m *Machine) Owner(p PageID) NodeID {
 	return ps.prob
 }
 
+// Splice routes around node gone, which has left holding no pages: every
+// hint that points at it is replaced by gone's own hint for that page, so
+// requests follow the path they would have taken through gone. Hints gone
+// had of this node are contradictory for pages this node does not hold, and
+// are left pointing at gone.
+func (m *Machine) Splice(gone NodeID, hint func(PageID) NodeID) {
+	for i := range m.pages {
+		ps := &m.pages[i]
+		if ps.prob != gone {
+			continue
+		}
+		if h := hint(PageID(i)); h != gone && h != m.cfg.Self && int(h) < m.cfg.Nodes {
+			ps.prob = h
+		}
+	}
+}
+
+// Holds reports whether page p is here or on its way here: a node that
+// holds no page in either state can leave.
+func (m *Machine) Holds(p PageID) bool { return m.pages[p].phase != absent }
+
 // Counters returns what the machine has done so far.
 func (m *Machine) Counters() Counters { return m.counters }
 

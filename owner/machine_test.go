@@ -366,3 +366,16 @@ func TestProtocolViolations(t *testing.T) {
 		})
 	}
 }
+
+// TestSpliceRoutesAroundLeaver: hints that pointed at a node that left take
+// its hint instead; contradictory hints (the leaver pointing back here at a
+// page this node does not hold) stay, and so fail fast as a dead node's.
+func TestSpliceRoutesAroundLeaver(t *testing.T) {
+	m := NewMachine(Config{Self: 0, Nodes: 3, Pages: 6}) // node 1 owns 2-3, node 2 owns 4-5
+	m.Splice(1, func(p PageID) NodeID { return []NodeID{1, 1, 2, 0, 1, 1}[p] })
+	for p, want := range []NodeID{0, 0, 2, 1, 2, 2} {
+		if got := m.Owner(PageID(p)); got != want {
+			t.Errorf("page %d: hint %d after splice, want %d", p, got, want)
+		}
+	}
+}

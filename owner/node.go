@@ -61,6 +61,10 @@ type Node struct {
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
 	closed  bool               // guarded by mu
 	dead    []bool             // guarded by mu: by NodeID, peers lost for good
+	// leavingPeers are peers that said they leave; leftAcks collects the
+	// peers that route around this node when it leaves. Guarded by mu.
+	leavingPeers []bool
+	leftAcks     chan NodeID
 	// sent are pages handed away whose memory is not yet released, and
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; both guarded by mu. See releaseSent.
@@ -106,12 +110,13 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	}
 	return &Node{
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
-		m:         NewMachine(cfg.Config),
-		waiters:   make(map[PageID]*waiter),
-		dead:      make([]bool, cfg.Nodes),
-		queries:   make(map[PageID]*ownersQuery),
-		lockCalls: make(map[uint64]*lockCall),
-		sending:   make(map[PageID]int),
+		m:            NewMachine(cfg.Config),
+		waiters:      make(map[PageID]*waiter),
+		dead:         make([]bool, cfg.Nodes),
+		leavingPeers: make([]bool, cfg.Nodes),
+		queries:      make(map[PageID]*ownersQuery),
+		lockCalls:    make(map[uint64]*lockCall),
+		sending:      make(map[PageID]int),
 	}
 }
 
@@ -205,7 +210,10 @@ func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 // allocates nothing; only a waiting access is put on the heap.
 func (n *Node) access(ctx context.Context, local waiter) error {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed && !n.m.Owns(local.page) {
+		// Shut down or leaving: no page comes here any more. Pages still
+		// here are served, above all the kernel's write-back of dirty
+		// data while they are handed away.
 		n.mu.Unlock()
 		return ErrClosed
 	}
@@ -294,6 +302,8 @@ func (n *Node) Receive(msg Message) error {
 		return n.receiveOwners(msg)
 	case MsgLockRequest, MsgLockReply:
 		return n.receiveLock(msg)
+	case MsgLeaving, MsgPull, MsgLeft, MsgLeftAck:
+		return n.receiveLeave(msg)
 	}
 	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {
 		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)

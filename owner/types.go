@@ -34,6 +34,18 @@ const (
 	// MsgLockReply answers a MsgLockRequest; Data is the encoded
 	// lockReply.
 	MsgLockReply
+	// MsgLeaving says the sender is leaving the cluster: it takes no
+	// pages any more.
+	MsgLeaving
+	// MsgPull asks the receiver to request Page, which the leaving sender
+	// owns: the page then moves by the ordinary protocol.
+	MsgPull
+	// MsgLeft says the sender has left and holds nothing; Data is its
+	// probable owners (EncodeHints), for the receiver to route around it.
+	MsgLeft
+	// MsgLeftAck answers MsgLeft once the receiver routes around the
+	// sender.
+	MsgLeftAck
 )
 
 func (t MsgType) String() string {
@@ -50,6 +62,14 @@ func (t MsgType) String() string {
 		return "lock-request"
 	case MsgLockReply:
 		return "lock-reply"
+	case MsgLeaving:
+		return "leaving"
+	case MsgPull:
+		return "pull"
+	case MsgLeft:
+		return "left"
+	case MsgLeftAck:
+		return "left-ack"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }

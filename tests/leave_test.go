@@ -1,0 +1,69 @@
+package tests
+
+import (
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// TestGracefulLeave: a node stopped with SIGTERM first hands every page it
+// holds to the nodes that stay, spread over them, and loses nothing: the
+// pattern it wrote over the whole segment checks out on a survivor.
+func TestGracefulLeave(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96})
+	whole := c.pages * pageSize
+	mustRun(t, dsm("write", c.seg(2), 0, whole, 21)...) // node 2 now holds every page
+
+	c.nodes[2].stop(syscall.SIGTERM)
+	c.nodes[2].seenExit = true
+
+	co := c.clusterOwners(1) // before anything touches the pages again
+	share := map[int]int{}
+	for _, r := range co.runs {
+		if r.node < 0 || r.node == 2 {
+			t.Fatalf("after node 2 left, pages %d-%d are %q, want node 0 or 1", r.first, r.last, r.addr)
+		}
+		share[r.node] += r.last - r.first + 1
+	}
+	if share[0] < c.pages/4 || share[1] < c.pages/4 {
+		t.Errorf("pages were not spread over the nodes that stay: %v", share)
+	}
+	mustRun(t, dsm("check", c.seg(0), 0, whole, 21)...)
+	// The two that stay go on working together.
+	mustRun(t, dsm("write", c.seg(1), 0, whole, 22)...)
+	mustRun(t, dsm("check", c.seg(0), 0, whole, 22)...)
+}
+
+// TestLastPeerLeaves: when the other node of a pair leaves, the one that
+// stays holds every page and keeps working alone.
+func TestLastPeerLeaves(t *testing.T) {
+	c := startCluster(t)
+	whole := c.pages * pageSize
+	mustRun(t, dsm("write", c.seg(1), 0, whole, 31)...)
+	c.nodes[1].stop(syscall.SIGTERM)
+	c.nodes[1].seenExit = true
+	mustRun(t, dsm("check", c.seg(0), 0, whole, 31)...)
+	mustRun(t, dsm("write", c.seg(0), 0, whole, 32)...)
+	mustRun(t, dsm("check", c.seg(0), 0, whole, 32)...)
+}
+
+// TestNodesLeaveTogether: two of four nodes stopped at the same moment hand
+// their pages to the two that stay, never to each other, and lose nothing.
+func TestNodesLeaveTogether(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 4, pages: 128})
+	whole := c.pages * pageSize
+	half := whole / 2
+	mustRun(t, dsm("write", c.seg(2), 0, half, 41)...)          // node 2 holds the first half
+	mustRun(t, dsm("write", c.seg(3), half, whole-half, 41)...) // node 3 the second
+	var wg sync.WaitGroup
+	for _, d := range c.nodes[2:] {
+		wg.Go(func() { d.stop(syscall.SIGTERM); d.seenExit = true })
+	}
+	wg.Wait()
+	for _, r := range c.clusterOwners(0).runs {
+		if r.node != 0 && r.node != 1 {
+			t.Fatalf("after nodes 2 and 3 left, pages %d-%d are %q, want node 0 or 1", r.first, r.last, r.addr)
+		}
+	}
+	mustRun(t, dsm("check", c.seg(1), 0, whole, 41)...)
+}
