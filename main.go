@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,9 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.DurationFlag{Name: "leave-timeout", Value: time.Minute, Usage: "on SIGTERM or umount, how long to hand the pages held here to the other nodes"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users open the segment (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.StringFlag{Name: "secret-file", Usage: "`PATH` of the cluster's shared secret: peers must prove they know it"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "`PEM` certificate of this node: with --tls-key and --tls-ca, peers talk mutual TLS"},
+			&cli.StringFlag{Name: "tls-key", Usage: "`PEM` private key of --tls-cert"},
+			&cli.StringFlag{Name: "tls-ca", Usage: "`PEM` CA certificate: peers must present a certificate it signed"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
@@ -126,6 +130,15 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	switch cert, key, ca := c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"); {
+	case cert != "" && key != "" && ca != "":
+		if tlsConfig, err = dsmnet.TLSConfig(cert, key, ca); err != nil {
+			return err
+		}
+	case cert != "" || key != "" || ca != "":
+		return errors.New("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
 
@@ -158,6 +171,7 @@ func mount(c *cli.Context) error {
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
+		TLS:         tlsConfig,
 		PeerTimeout: c.Duration("peer-timeout"),
 		JoinTimeout: c.Duration("join-timeout"),
 		Logger:      log,

@@ -3,6 +3,7 @@ package net
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,8 @@ type Config struct {
 	// Secret, if set, is the cluster's shared secret: a peer must prove
 	// it knows it before anything else (see auth.go).
 	Secret []byte
+	// TLS, if set, encrypts every connection (see TLSConfig).
+	TLS *tls.Config
 	// PeerTimeout is how long a peer may be silent before it is declared
 	// dead; zero sends no heartbeats and waits forever.
 	PeerTimeout time.Duration
@@ -120,6 +123,16 @@ func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
 	var d stdnet.Dialer
 	for {
 		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil && t.cfg.TLS != nil {
+			tc := tls.Client(c, t.cfg.TLS)
+			if err = tc.HandshakeContext(ctx); err != nil {
+				// A member that refuses our certificate, or whose
+				// certificate we refuse, is misconfigured: stop.
+				c.Close()
+				return joinResult{peer: id, err: &MismatchError{fmt.Sprintf("TLS with peer %s failed: %v", addr, err)}}
+			}
+			c = tc
+		}
 		if err == nil {
 			var hello Hello
 			hello, err = t.handshake(c)
@@ -151,7 +164,7 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 	defer t.setAcceptDeadline(time.Time{})
 	seen := map[owner.NodeID]bool{}
 	for len(seen) < want {
-		c, err := t.cfg.Listener.Accept()
+		c, err := t.accept()
 		if err != nil {
 			for id := range owner.NodeID(t.cfg.Self) {
 				if !seen[id] {
@@ -184,6 +197,16 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 	}
 }
 
+// accept takes the next connection, in TLS if the cluster uses it; the TLS
+// handshake itself runs in handshake, under its deadline.
+func (t *TCP) accept() (stdnet.Conn, error) {
+	c, err := t.cfg.Listener.Accept()
+	if err == nil && t.cfg.TLS != nil {
+		c = tls.Server(c, t.cfg.TLS)
+	}
+	return c, err
+}
+
 func (t *TCP) setAcceptDeadline(when time.Time) {
 	if l, ok := t.cfg.Listener.(*stdnet.TCPListener); ok {
 		l.SetDeadline(when)
@@ -203,6 +226,11 @@ func (t *TCP) memberID(name string) (owner.NodeID, bool) {
 func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer c.SetDeadline(time.Time{})
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.Handshake(); err != nil {
+			return Hello{}, fmt.Errorf("TLS with %s failed: %w", c.RemoteAddr(), err)
+		}
+	}
 	ours := t.cfg.Hello
 	ours.Auth = len(t.cfg.Secret) > 0
 	if ours.Auth {
@@ -300,7 +328,7 @@ func (t *TCP) deliverAll(dec *decoder, deliver func(owner.Message) error) error 
 // which this version cannot take back.
 func (t *TCP) refuseLateComers() {
 	for {
-		c, err := t.cfg.Listener.Accept()
+		c, err := t.accept()
 		if err != nil {
 			return
 		}
@@ -333,8 +361,13 @@ func (t *TCP) Send(m owner.Message) error {
 	if headerSize+len(m.Data) > len(c.wbuf) {
 		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply; rare
 	}
-	_, err := c.c.Write(encodeMessage(c.wbuf, m))
-	return err
+	if _, err := c.c.Write(encodeMessage(c.wbuf, m)); err != nil {
+		// Part of the frame may be out: the stream is no longer
+		// framed, so end it; the reader reports the peer lost.
+		c.c.Close()
+		return err
+	}
+	return nil
 }
 
 // Close ends every connection and stops accepting.
