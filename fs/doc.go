@@ -1,7 +1,9 @@
 // Package fs is the FUSE face of a dsmfs node, built on go-fuse: it shows the
 // file `segment`, whose READ and WRITE requests it turns into page accesses
-// on the owner.Node, and the special file `.owners`; and it implements
-// owner.Kernel by asking the kernel to drop cached pages.
+// on the owner.Node and whose flock/fcntl locks it forwards to the node, and
+// the special files `.owners`, `.cluster-owners` and `.stats`; it implements
+// owner.Kernel by asking the kernel to drop cached pages, and preloads the
+// pages a node owns at start into the page cache.
 //
 // It holds no protocol state. It must never notify the kernel from inside a
 // FUSE request handler (the kernel's write-back of dirty pages arrives as

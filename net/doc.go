@@ -1,7 +1,9 @@
 // Package net carries the ownership protocol between dsmfs nodes: it
 // implements owner.Transport over TCP, with one kept-open connection per
 // pair of nodes, a handshake that refuses peers that disagree on the
-// segment, and a small binary frame codec.
+// segment or cannot prove the shared secret, optional mutual TLS,
+// heartbeats that declare silent peers dead, and a small binary frame codec.
+// Inmem is an in-memory network for tests.
 //
 // It moves bytes and reports what it received; it never decides anything
 // about pages. Anything a peer sends that does not decode is a reason to drop

@@ -24,5 +24,13 @@
 //     ports.go: a Transport to the peers, a PageStore for the bytes of the
 //     pages held here and a Kernel that takes pages away from local programs.
 //
-// This package imports none of dsmfs's other packages; they import it.
+// Beside the protocol, the driver carries what rides on the same
+// connections without changing ownership: the cluster's file-lock table on
+// node 0 (locks.go, lockserver.go, lockclient.go), owner queries for
+// `dsmfs owners` (owners.go), leaving the cluster (leave.go: survivors pull
+// the leaver's pages by ordinary requests), and counters (stats.go).
+//
+// This package imports none of dsmfs's other packages; they import it. It
+// must never touch the kernel, a socket or the page bytes except through
+// its ports.
 package owner
