@@ -649,14 +649,15 @@ func drawOwnerMap(w io.Writer, text string, color bool) error {
 	const cols, maxCells = 64, 64 * 16
 	perCell := max(1, (pages+maxCells-1)/maxCells)
 	cells := (pages + perCell - 1) / perCell
-	owner := make([]int, cells) // -2: not yet seen, -1: unclaimed/mixed marker below
+	const unseen = -2 // no run has covered the cell yet; -1 is an unclaimed run
+	owner := make([]int, cells)
 	for i := range owner {
-		owner[i] = -2
+		owner[i] = unseen
 	}
 	mixed := make([]bool, cells)
 	for _, r := range runs {
 		for cell := r.first / perCell; cell <= r.last/perCell; cell++ {
-			if owner[cell] == -2 {
+			if owner[cell] == unseen {
 				owner[cell] = r.owner
 			} else if owner[cell] != r.owner {
 				mixed[cell] = true
