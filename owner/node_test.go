@@ -412,3 +412,60 @@ func TestSentPagesReleased(t *testing.T) {
 		t.Fatalf("page 0 lost its bytes: %q..., %v", buf[:8], err)
 	}
 }
+
+// slowSend is a transport that reads a page's bytes only after a pause, as
+// a socket write of a large frame can, leaving a wide window in which the
+// sender's store must not change under it.
+type slowSend struct{ owner.Transport }
+
+func (s slowSend) Send(m owner.Message) error {
+	if m.Type == owner.MsgPage {
+		time.Sleep(200 * time.Microsecond)
+	}
+	return s.Transport.Send(m)
+}
+
+// TestSlowSendsKeepBytes: pages bounce between nodes while earlier sends are
+// still reading them and batches of sent pages are released; every
+// increment must survive.
+func TestSlowSendsKeepBytes(t *testing.T) {
+	const n, npages, rounds = 2, 8, 1500
+	nw := dsmnet.NewInmem(n, 1)
+	var kernels []*fakeKernel
+	for i := range n {
+		store, err := pages.New(npages, pageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		k := newFakeKernel(npages)
+		id := owner.NodeID(i)
+		k.node = owner.NewNode(owner.NodeConfig{
+			Config: owner.Config{Self: id, Nodes: n, Pages: npages}, PageSize: pageSize, Timeout: 20 * time.Second,
+		}, slowSend{nw.Transport(id)}, store, k)
+		nw.Attach(id, k.node.Receive)
+		kernels = append(kernels, k)
+	}
+	var wg sync.WaitGroup
+	for i, k := range kernels {
+		wg.Go(func() {
+			for r := range rounds {
+				p := owner.PageID((r*3 + i) % npages) // few pages: each is sent again within a release batch
+				if err := k.access(context.Background(), p, func(b []byte) {
+					binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)+1)
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := uint64(0)
+	for p := range owner.PageID(npages) {
+		kernels[0].access(context.Background(), p, func(b []byte) { total += binary.LittleEndian.Uint64(b) })
+	}
+	if total != n*rounds {
+		t.Fatalf("counters sum to %d, want %d: an update was lost", total, n*rounds)
+	}
+}
