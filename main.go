@@ -444,7 +444,11 @@ func leave(node *owner.Node, nodes int, timeout time.Duration, log *slog.Logger)
 	log.Info("leaving: handing pages to the other nodes")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := node.Leave(ctx); err != nil {
+	switch err := node.Leave(ctx); {
+	case errors.Is(err, owner.ErrNoSurvivors):
+		log.Warn("this is the last node of the cluster: its pages go with it", "err", err)
+		return
+	case err != nil:
 		log.Error("leaving lost data", "err", err)
 		return
 	}

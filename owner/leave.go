@@ -2,9 +2,14 @@ package owner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrNoSurvivors is Leave's answer when every other node has left or died:
+// the pages held here go with this node.
+var ErrNoSurvivors = errors.New("no other node stays")
 
 // pullEvery is how often a leaving node asks again for the pages it still
 // holds: a survivor that was asked may have started leaving itself.
@@ -30,7 +35,7 @@ func (n *Node) Leave(ctx context.Context) error {
 			break
 		}
 		if pulls == nil && held > 0 && len(n.survivors()) == 0 {
-			return fmt.Errorf("no node stays to take the %d pages held here", held)
+			return fmt.Errorf("%w to take the %d pages held here", ErrNoSurvivors, held)
 		}
 		n.send(pulls)
 		select {
