@@ -145,7 +145,7 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 			n.m.Access(p) // notes the use of a page that is leaving
 			lo := max(0, int(int64(p)*int64(n.cfg.PageSize)-off))
 			copy(dst[lo:], n.store.Bytes(p)[n.offset(off+int64(lo)):])
-		case !n.m.Owns(p):
+		case !n.m.Owns(p) && !n.closed: // a closing node takes no pages
 			n.m.Access(p) // asks for it
 		}
 	}
@@ -186,7 +186,7 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 // ahead of it instead of waiting for each in turn. Random access rarely
 // owns both predecessors, so it rarely prefetches. mu held.
 func (n *Node) prefetchLocked(p PageID) {
-	if n.cfg.Prefetch == 0 || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
+	if n.cfg.Prefetch == 0 || n.closed || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
 		return
 	}
 	for q := p + 1; q <= p+PageID(n.cfg.Prefetch) && int(q) < n.m.Pages(); q++ {

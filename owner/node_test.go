@@ -469,3 +469,25 @@ func TestSlowSendsKeepBytes(t *testing.T) {
 		t.Fatalf("counters sum to %d, want %d: an update was lost", total, n*rounds)
 	}
 }
+
+// TestClosedNodeTakesNoPages: once shut down or leaving, a node serves the
+// pages still here (the kernel's write-back among them) but asks for none,
+// not even for readahead.
+func TestClosedNodeTakesNoPages(t *testing.T) {
+	c := newClusterPrefetch(t, 2, 8, 0, 4) // node 0 owns 0-3
+	c.nodes[0].Close()
+	buf := make([]byte, 2*pageSize)
+	if err := c.nodes[0].ReadAt(context.Background(), buf[:pageSize], 0); err != nil {
+		t.Fatalf("a page still here: %v", err)
+	}
+	if err := c.nodes[0].ReadAt(context.Background(), buf, 3*pageSize); !errors.Is(err, owner.ErrNotHere) {
+		t.Fatalf("readahead into node 1's page: got %v, want ErrNotHere", err)
+	}
+	if err := c.nodes[0].ReadAt(context.Background(), buf[:pageSize], 5*pageSize); !errors.Is(err, owner.ErrClosed) {
+		t.Fatalf("a fault on node 1's page: got %v, want ErrClosed", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := c.nodes[0].Stats().PagesIn[1]; got != 0 {
+		t.Fatalf("a closed node took %d pages", got)
+	}
+}
