@@ -219,7 +219,7 @@ func mount(c *cli.Context) error {
 		leave(node, len(members), c.Duration("leave-timeout"), log)
 	case paused := <-fenced:
 		// The peers have declared this node dead and may have moved on:
-		// its pages must not be served again. Fail what waits, leave.
+		// its pages must not be served again. Fail what waits and go.
 		node.Close()
 		if err := fsys.Unmount(); err != nil {
 			log.Error("unmount", "err", err)
