@@ -244,11 +244,14 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	n.send(rd.Messages)
 	start := time.Now()
 	err := n.wait(ctx, w)
-	if err != nil {
-		n.stats.faultErrors.Add(1)
-	} else {
+	switch {
+	case err == nil:
 		n.stats.fault(time.Since(start))
+	case ctx.Err() == nil:
+		n.stats.faultErrors.Add(1)
 	}
+	// An access interrupted by a signal (Go programs get SIGURG all the
+	// time) is no failure: the kernel retries the fault.
 	return err
 }
 

@@ -491,3 +491,27 @@ func TestClosedNodeTakesNoPages(t *testing.T) {
 		t.Fatalf("a closed node took %d pages", got)
 	}
 }
+
+// TestInterruptedFaultIsNoError: a signal interrupts a wait (Go programs
+// get SIGURG constantly); the access ends, but it is not counted as a
+// failure, since the kernel retries the fault.
+func TestInterruptedFaultIsNoError(t *testing.T) {
+	nw := dsmnet.NewInmem(2, 1)
+	store, err := pages.New(4, pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	n := owner.NewNode(owner.NodeConfig{Config: owner.Config{Self: 0, Nodes: 2, Pages: 4}, PageSize: pageSize, Timeout: time.Minute},
+		nw.Transport(0), store, newFakeKernel(4))
+	nw.Attach(0, n.Receive)
+	nw.Attach(1, func(owner.Message) error { return nil }) // never answers
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := n.ReadAt(ctx, make([]byte, pageSize), 3*pageSize); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's error", err)
+	}
+	if got := n.Stats().FaultErrors; got != 0 {
+		t.Fatalf("an interrupted access counted as %d fault errors", got)
+	}
+}

@@ -30,7 +30,7 @@ type Stats struct {
 	Counters
 	LocalAccesses     uint64   // accesses served at once: the page was here
 	RemoteFaults      uint64   // accesses that waited for a page and got it
-	FaultErrors       uint64   // accesses that failed: timeout, shutdown
+	FaultErrors       uint64   // accesses that failed: timeout, dead owner, shutdown; not interrupted ones, which the kernel retries
 	ReadaheadDeclined uint64   // reads over several pages declined (see ReadAt)
 	PagesIn, PagesOut []uint64 // by peer NodeID
 	BytesIn, BytesOut uint64   // page bytes received and sent
