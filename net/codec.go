@@ -59,7 +59,6 @@ type decoder struct {
 	r        io.Reader
 	from     owner.NodeID
 	pageSize int
-	maxReply int // the largest owners reply: a run for every other page
 	units    int // protocol pages in the segment
 	buf      []byte
 }
@@ -81,7 +80,7 @@ func (d *decoder) header() (header, error) {
 }
 
 func newDecoder(r io.Reader, from owner.NodeID, pageSize, pages int) *decoder {
-	return &decoder{r: r, from: from, pageSize: pageSize, maxReply: 8 * (pages/2 + 1), units: pages, buf: make([]byte, headerSize+pageSize)}
+	return &decoder{r: r, from: from, pageSize: pageSize, units: pages, buf: make([]byte, headerSize+pageSize)}
 }
 
 // next reads one message, skipping heartbeats.
@@ -98,14 +97,12 @@ func (d *decoder) next() (owner.Message, error) {
 		ok = n == 0
 	case owner.MsgPage:
 		ok = n == d.pageSize
-	case owner.MsgOwnersReply:
-		ok = n%8 == 0 && n <= d.maxReply
+	case owner.MsgOwnersReply, owner.MsgLeft: // runs, at most one per page
+		ok = n%10 == 0 && n <= 10*(d.units+1)
 	case owner.MsgLockRequest, owner.MsgLockReply:
 		ok = n == owner.LockMessageSize
 	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck:
 		ok = n == 0
-	case owner.MsgLeft:
-		ok = n%10 == 0 && n <= 10*(d.units+1)
 	default:
 		return m, fmt.Errorf("unknown frame type %#x", h.typ)
 	}

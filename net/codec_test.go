@@ -12,7 +12,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	msgs := []owner.Message{
 		{Type: owner.MsgRequest, Page: 7, Requester: 3},
 		{Type: owner.MsgPage, Page: 1 << 30, Requester: 2, Data: page},
-		{Type: owner.MsgOwnersReply, Page: 9, Data: owner.EncodeRuns([]owner.Run{{First: 1, Last: 5}})},
+		{Type: owner.MsgOwnersReply, Page: 9, Data: owner.EncodeHints([]owner.Run{{First: 1, Last: 5, Owner: 1}})},
 	}
 	var wire bytes.Buffer
 	for _, m := range msgs {
@@ -74,7 +74,7 @@ func FuzzDecoder(f *testing.F) {
 	for _, m := range []owner.Message{
 		{Type: owner.MsgRequest, Page: 3},
 		{Type: owner.MsgPage, Page: 1, Data: make([]byte, 64)},
-		{Type: owner.MsgOwnersReply, Data: make([]byte, 16)},
+		{Type: owner.MsgOwnersReply, Data: make([]byte, 20)},
 		{Type: owner.MsgLockRequest, Data: make([]byte, owner.LockMessageSize)},
 	} {
 		f.Add(encodeMessage(make([]byte, headerSize+len(m.Data)), m))

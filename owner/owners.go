@@ -104,13 +104,18 @@ func (n *Node) ClusterOwners(ctx context.Context) []NodeOwners {
 func (n *Node) receiveOwners(msg Message) error {
 	if msg.Type == MsgOwnersQuery {
 		n.mu.Lock()
-		data := EncodeRuns(n.ownedRunsLocked())
+		data := EncodeHints(n.ownedRunsLocked())
 		n.mu.Unlock()
 		return n.transport.Send(Message{Type: MsgOwnersReply, From: n.cfg.Self, To: msg.From, Page: msg.Page, Data: data})
 	}
-	owned, err := DecodeRuns(msg.Data, msg.From, n.cfg.Pages)
+	owned, err := DecodeHints(msg.Data, n.cfg.Pages, n.cfg.Nodes)
 	if err != nil {
 		return err
+	}
+	for _, r := range owned {
+		if r.Owner != msg.From {
+			return fmt.Errorf("%v: claims pages %d-%d for node %d", msg, r.First, r.Last, r.Owner)
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -126,7 +131,8 @@ func (n *Node) receiveOwners(msg Message) error {
 }
 
 // EncodeHints writes runs with their owners as little-endian (first, last
-// uint32, owner uint16) triples.
+// uint32, owner uint16) triples: owned pages in owners replies, probable
+// owners when a node leaves.
 func EncodeHints(runs []Run) []byte {
 	b := make([]byte, 0, 10*len(runs))
 	for _, r := range runs {
@@ -148,33 +154,6 @@ func DecodeHints(b []byte, pages, nodes int) ([]Run, error) {
 		r := Run{First: PageID(binary.LittleEndian.Uint32(b)), Last: PageID(binary.LittleEndian.Uint32(b[4:])), Owner: NodeID(binary.LittleEndian.Uint16(b[8:]))}
 		if r.First > r.Last || int(r.Last) >= pages || int(r.Owner) >= nodes {
 			return nil, fmt.Errorf("hints: bad run %d-%d %d", r.First, r.Last, r.Owner)
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// EncodeRuns writes runs as little-endian (first, last) uint32 pairs.
-func EncodeRuns(runs []Run) []byte {
-	b := make([]byte, 0, 8*len(runs))
-	for _, r := range runs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.First))
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.Last))
-	}
-	return b
-}
-
-// DecodeRuns reads what EncodeRuns wrote, as runs owned by owner, checking
-// them against a segment of pages pages.
-func DecodeRuns(b []byte, owner NodeID, pages int) ([]Run, error) {
-	if len(b)%8 != 0 {
-		return nil, fmt.Errorf("owned runs: %d bytes is not a whole number of runs", len(b))
-	}
-	out := make([]Run, 0, len(b)/8)
-	for ; len(b) > 0; b = b[8:] {
-		r := Run{First: PageID(binary.LittleEndian.Uint32(b)), Last: PageID(binary.LittleEndian.Uint32(b[4:])), Owner: owner}
-		if r.First > r.Last || int(r.Last) >= pages {
-			return nil, fmt.Errorf("owned runs: bad run %d-%d in a segment of %d pages", r.First, r.Last, pages)
 		}
 		out = append(out, r)
 	}

@@ -26,7 +26,7 @@ const (
 	// query's number. It observes the protocol and takes no part in it.
 	MsgOwnersQuery
 	// MsgOwnersReply answers MsgOwnersQuery: Page is the query's number
-	// and Data the owned runs, as EncodeRuns writes them.
+	// and Data the owned runs, as EncodeHints writes them.
 	MsgOwnersReply
 	// MsgLockRequest asks the lock server (node 0) to get, set, release
 	// or cancel a file lock; Data is the encoded lockRequest.
