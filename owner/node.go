@@ -450,9 +450,18 @@ func (n *Node) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closed = true
+	n.failWaitersLocked(func(PageID) bool { return true }, func(PageID) error { return ErrClosed })
+}
+
+// failWaitersLocked ends the accesses waiting for the pages that match,
+// each with its page's error; mu held.
+func (n *Node) failWaitersLocked(match func(PageID) bool, why func(PageID) error) {
 	for p, w := range n.waiters {
+		if !match(p) {
+			continue
+		}
 		for ; w != nil; w = w.next {
-			w.done <- ErrClosed
+			w.done <- why(p)
 		}
 		delete(n.waiters, p)
 	}

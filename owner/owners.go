@@ -166,15 +166,8 @@ func (n *Node) failPagesOf(peer NodeID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.dead[peer] = true
-	for p, w := range n.waiters {
-		if n.m.Owner(p) != peer {
-			continue
-		}
-		for ; w != nil; w = w.next {
-			w.done <- fmt.Errorf("page %d: %w", p, ErrPeerDead)
-		}
-		delete(n.waiters, p)
-	}
+	n.failWaitersLocked(func(p PageID) bool { return n.m.Owner(p) == peer },
+		func(p PageID) error { return fmt.Errorf("page %d: %w", p, ErrPeerDead) })
 }
 
 // Dead reports which nodes this node has lost, by NodeID.
