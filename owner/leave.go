@@ -94,24 +94,17 @@ func (n *Node) leavePulls(round int) (held int, pulls []Message) {
 }
 
 // survivors are the peers that are alive and not leaving.
-func (n *Node) survivors() []NodeID {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []NodeID
-	for id := range NodeID(n.cfg.Nodes) {
-		if id != n.cfg.Self && !n.dead[id] && !n.leavingPeers[id] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
+func (n *Node) survivors() []NodeID { return n.peers(true) }
 
-func (n *Node) livePeers() []NodeID {
+// livePeers are the peers that are alive, leaving or not.
+func (n *Node) livePeers() []NodeID { return n.peers(false) }
+
+func (n *Node) peers(stayingOnly bool) []NodeID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []NodeID
 	for id := range NodeID(n.cfg.Nodes) {
-		if id != n.cfg.Self && !n.dead[id] {
+		if id != n.cfg.Self && !n.dead[id] && !(stayingOnly && n.leavingPeers[id]) {
 			out = append(out, id)
 		}
 	}
