@@ -133,9 +133,7 @@ func (n *Node) receiveLeave(msg Message) error {
 			return fmt.Errorf("%v: no such page", msg)
 		}
 		n.mu.Lock()
-		if !n.closed {
-			n.m.Access(msg.Page) // a request, as if a program had touched it
-		}
+		n.askLocked(msg.Page)
 		rd := n.m.Ready()
 		n.mu.Unlock()
 		n.send(rd.Messages)

@@ -140,14 +140,13 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 		here = here && n.m.Owns(p)
 	}
 	for p := first; p <= last; p++ {
-		switch {
-		case here:
-			n.m.Access(p) // notes the use of a page that is leaving
-			lo := max(0, int(int64(p)*int64(n.cfg.PageSize)-off))
-			copy(dst[lo:], n.store.Bytes(p)[n.offset(off+int64(lo)):])
-		case !n.m.Owns(p) && !n.closed: // a closing node takes no pages
-			n.m.Access(p) // asks for it
+		if !here {
+			n.askLocked(p)
+			continue
 		}
+		n.m.Access(p) // notes the use of a page that is leaving
+		lo := max(0, int(int64(p)*int64(n.cfg.PageSize)-off))
+		copy(dst[lo:], n.store.Bytes(p)[n.offset(off+int64(lo)):])
 	}
 	rd := n.m.Ready()
 	n.mu.Unlock()
@@ -186,13 +185,20 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 // ahead of it instead of waiting for each in turn. Random access rarely
 // owns both predecessors, so it rarely prefetches. mu held.
 func (n *Node) prefetchLocked(p PageID) {
-	if n.cfg.Prefetch == 0 || n.closed || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
+	if n.cfg.Prefetch == 0 || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
 		return
 	}
 	for q := p + 1; q <= p+PageID(n.cfg.Prefetch) && int(q) < n.m.Pages(); q++ {
-		if !n.m.Owns(q) {
-			n.m.Access(q)
-		}
+		n.askLocked(q)
+	}
+}
+
+// askLocked asks for page p with no access waiting for it (readahead,
+// prefetch, a leaving peer's pull), unless it is here or this node is
+// closing: a node that shuts down or leaves takes no pages. mu held.
+func (n *Node) askLocked(p PageID) {
+	if !n.closed && !n.m.Owns(p) {
+		n.m.Access(p)
 	}
 }
 
