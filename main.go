@@ -716,22 +716,34 @@ type metrics struct {
 	members []string
 }
 
+// counterMetric is a dsmfs counter as Prometheus shows it.
+type counterMetric struct {
+	desc  *prometheus.Desc
+	value func(owner.Stats) uint64
+}
+
+func counter(name, help string, value func(owner.Stats) uint64) counterMetric {
+	return counterMetric{prometheus.NewDesc("dsmfs_"+name, help, nil, nil), value}
+}
+
+// metricCounters are built once: their descriptions never change.
+var metricCounters = []counterMetric{
+	counter("local_accesses_total", "Accesses served at once: the page was here.", func(s owner.Stats) uint64 { return s.LocalAccesses }),
+	counter("remote_faults_total", "Accesses that waited for a page owned elsewhere.", func(s owner.Stats) uint64 { return s.RemoteFaults }),
+	counter("fault_errors_total", "Accesses that failed: timeout, dead owner, shutdown.", func(s owner.Stats) uint64 { return s.FaultErrors }),
+	counter("readahead_declined_total", "Reads over several pages declined because some were elsewhere.", func(s owner.Stats) uint64 { return s.ReadaheadDeclined }),
+	counter("bytes_in_total", "Page bytes received.", func(s owner.Stats) uint64 { return s.BytesIn }),
+	counter("bytes_out_total", "Page bytes sent.", func(s owner.Stats) uint64 { return s.BytesOut }),
+	counter("requests_forwarded_total", "Requests passed on towards the tail of a page's queue.", func(s owner.Stats) uint64 { return s.Forwarded }),
+	counter("requests_queued_total", "Requests queued behind a page on its way or in its hold window.", func(s owner.Stats) uint64 { return s.Queued }),
+	counter("hold_waits_total", "Requests that waited for a hold window.", func(s owner.Stats) uint64 { return s.HoldWaits }),
+	counter("invalidations_total", "Times local programs were asked to give a page up.", func(s owner.Stats) uint64 { return s.Invalidations }),
+	counter("reinvalidations_total", "Invalidations repeated because a local access came in during one.", func(s owner.Stats) uint64 { return s.Reinvalidations }),
+	counter("protocol_errors_total", "Messages from peers that broke the protocol.", func(s owner.Stats) uint64 { return s.ProtocolErrors }),
+	counter("send_errors_total", "Messages that could not be sent.", func(s owner.Stats) uint64 { return s.SendErrors }),
+}
+
 var (
-	metricCounters = map[string]func(owner.Stats) uint64{
-		"local_accesses_total":     func(s owner.Stats) uint64 { return s.LocalAccesses },
-		"remote_faults_total":      func(s owner.Stats) uint64 { return s.RemoteFaults },
-		"fault_errors_total":       func(s owner.Stats) uint64 { return s.FaultErrors },
-		"readahead_declined_total": func(s owner.Stats) uint64 { return s.ReadaheadDeclined },
-		"bytes_in_total":           func(s owner.Stats) uint64 { return s.BytesIn },
-		"bytes_out_total":          func(s owner.Stats) uint64 { return s.BytesOut },
-		"requests_forwarded_total": func(s owner.Stats) uint64 { return s.Forwarded },
-		"requests_queued_total":    func(s owner.Stats) uint64 { return s.Queued },
-		"hold_waits_total":         func(s owner.Stats) uint64 { return s.HoldWaits },
-		"invalidations_total":      func(s owner.Stats) uint64 { return s.Invalidations },
-		"reinvalidations_total":    func(s owner.Stats) uint64 { return s.Reinvalidations },
-		"protocol_errors_total":    func(s owner.Stats) uint64 { return s.ProtocolErrors },
-		"send_errors_total":        func(s owner.Stats) uint64 { return s.SendErrors },
-	}
 	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
 	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
 	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
@@ -741,9 +753,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCo
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	st := m.node.Stats()
-	for name, value := range metricCounters {
-		desc := prometheus.NewDesc("dsmfs_"+name, strings.ReplaceAll(strings.TrimSuffix(name, "_total"), "_", " ")+".", nil, nil)
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(value(st)))
+	for _, c := range metricCounters {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.value(st)))
 	}
 	for id, addr := range m.members {
 		if owner.NodeID(id) != m.node.Self() {
