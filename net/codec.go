@@ -8,15 +8,21 @@ import (
 	"github.com/dsmfs/dsmfs/owner"
 )
 
-// A frame is a 12-byte header and a payload:
+// A frame is a 24-byte header and a payload:
 //
-//	type u8 | reserved u8 | requester u16 | page u32 | payload length u32
+//	type u8 | reserved u8 | requester u16 | page u32 | payload length u32 | epoch u32 | version u64
 //
 // little endian. The sender is the connection's peer, never a header field.
-const headerSize = 12
+const headerSize = 24
 
 // frameHello opens every connection; its payload is a JSON Hello.
 const frameHello = 0x48
+
+// helloHeaderSize is the header of a Hello frame: only the first 12 bytes of
+// a header, as in protocol version 1, whose frames had no epoch or version.
+// Peers of any version can thus read each other's Hello, and refuse one
+// another by a MismatchError that names the versions.
+const helloHeaderSize = 12
 
 // maxHelloSize bounds a Hello's payload, so a garbage length cannot make us
 // allocate much.
@@ -27,6 +33,8 @@ type header struct {
 	requester uint16
 	page      uint32
 	length    uint32
+	epoch     uint32
+	version   uint64
 }
 
 func putHeader(b []byte, h header) {
@@ -34,6 +42,8 @@ func putHeader(b []byte, h header) {
 	binary.LittleEndian.PutUint16(b[2:], h.requester)
 	binary.LittleEndian.PutUint32(b[4:], h.page)
 	binary.LittleEndian.PutUint32(b[8:], h.length)
+	binary.LittleEndian.PutUint32(b[12:], h.epoch)
+	binary.LittleEndian.PutUint64(b[16:], h.version)
 }
 
 func parseHeader(b []byte) header {
@@ -42,13 +52,22 @@ func parseHeader(b []byte) header {
 		requester: binary.LittleEndian.Uint16(b[2:]),
 		page:      binary.LittleEndian.Uint32(b[4:]),
 		length:    binary.LittleEndian.Uint32(b[8:]),
+		epoch:     binary.LittleEndian.Uint32(b[12:]),
+		version:   binary.LittleEndian.Uint64(b[16:]),
 	}
 }
 
 // encodeMessage writes m as one frame into buf, which must hold
 // headerSize+len(m.Data) bytes, and returns the frame.
 func encodeMessage(buf []byte, m owner.Message) []byte {
-	putHeader(buf, header{typ: uint8(m.Type), requester: uint16(m.Requester), page: uint32(m.Page), length: uint32(len(m.Data))})
+	putHeader(buf, header{
+		typ:       uint8(m.Type),
+		requester: uint16(m.Requester),
+		page:      uint32(m.Page),
+		length:    uint32(len(m.Data)),
+		epoch:     m.Epoch,
+		version:   m.Version,
+	})
 	n := copy(buf[headerSize:], m.Data)
 	return buf[:headerSize+n]
 }
@@ -60,6 +79,7 @@ type decoder struct {
 	from     owner.NodeID
 	pageSize int
 	units    int // protocol pages in the segment
+	nodes    int // members of the cluster
 	buf      []byte
 }
 
@@ -79,8 +99,8 @@ func (d *decoder) header() (header, error) {
 	}
 }
 
-func newDecoder(r io.Reader, from owner.NodeID, pageSize, pages int) *decoder {
-	return &decoder{r: r, from: from, pageSize: pageSize, units: pages, buf: make([]byte, headerSize+pageSize)}
+func newDecoder(r io.Reader, from owner.NodeID, pageSize, units, nodes int) *decoder {
+	return &decoder{r: r, from: from, pageSize: pageSize, units: units, nodes: nodes, buf: make([]byte, headerSize+pageSize)}
 }
 
 // next reads one message, skipping heartbeats.
@@ -89,20 +109,33 @@ func (d *decoder) next() (owner.Message, error) {
 	if err != nil {
 		return owner.Message{}, err
 	}
-	m := owner.Message{Type: owner.MsgType(h.typ), From: d.from, Page: owner.PageID(h.page), Requester: owner.NodeID(h.requester)}
+	m := owner.Message{
+		Type:      owner.MsgType(h.typ),
+		From:      d.from,
+		Page:      owner.PageID(h.page),
+		Requester: owner.NodeID(h.requester),
+		Epoch:     h.epoch,
+		Version:   h.version,
+	}
 	n := int(h.length)
 	var ok bool
 	switch m.Type {
 	case owner.MsgRequest, owner.MsgOwnersQuery:
 		ok = n == 0
-	case owner.MsgPage:
+	case owner.MsgPage, owner.MsgReplica:
 		ok = n == d.pageSize
 	case owner.MsgOwnersReply, owner.MsgLeft: // runs, at most one per page
 		ok = n%10 == 0 && n <= 10*(d.units+1)
 	case owner.MsgLockRequest, owner.MsgLockReply:
 		ok = n == owner.LockMessageSize
-	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck:
+	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck, owner.MsgReplicaAck:
 		ok = n == 0
+	case owner.MsgRecoverQuery: // node IDs, u16 each
+		ok = n%2 == 0 && n <= 2*d.nodes
+	case owner.MsgRecoverReply: // page u32, kind u8, version u64; at most two per page
+		ok = n%13 == 0 && n <= 13*2*d.units
+	case owner.MsgRecoverInstall: // the owner of every page, u16 each
+		ok = n == 2*d.units
 	default:
 		return m, fmt.Errorf("unknown frame type %#x", h.typ)
 	}
@@ -110,6 +143,8 @@ func (d *decoder) next() (owner.Message, error) {
 		return m, fmt.Errorf("%v frame with %d payload bytes", m.Type, n)
 	}
 	if n > 0 {
+		// The checks above bound n by the segment and the cluster, so a
+		// garbage length cannot make this allocate much.
 		if headerSize+n > len(d.buf) {
 			d.buf = make([]byte, headerSize+n)
 		}

@@ -2,32 +2,87 @@ package net
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/dsmfs/dsmfs/owner"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
+	const units, nodes = 64, 5
 	page := bytes.Repeat([]byte{0xab}, 4096)
 	msgs := []owner.Message{
-		{Type: owner.MsgRequest, Page: 7, Requester: 3},
-		{Type: owner.MsgPage, Page: 1 << 30, Requester: 2, Data: page},
+		{Type: owner.MsgRequest, Page: 7, Requester: 3, Epoch: 1},
+		{Type: owner.MsgPage, Page: 1 << 30, Requester: 2, Epoch: 0xfffffffe, Version: 1<<63 + 5, Data: page},
 		{Type: owner.MsgOwnersReply, Page: 9, Data: owner.EncodeHints([]owner.Run{{First: 1, Last: 5, Owner: 1}})},
+		{Type: owner.MsgReplica, Page: 63, Epoch: 3, Version: 42, Data: page},
+		{Type: owner.MsgReplicaAck, Page: 63, Epoch: 3, Version: 42},
+		{Type: owner.MsgRecoverQuery, Epoch: 4, Data: []byte{2, 0, 4, 0}},
+		{Type: owner.MsgRecoverReply, Epoch: 4, Data: bytes.Repeat([]byte{7}, 13*3)},
+		{Type: owner.MsgRecoverInstall, Epoch: 4, Data: bytes.Repeat([]byte{1, 0}, units)},
 	}
 	var wire bytes.Buffer
 	for _, m := range msgs {
+		m.To = 1 // not on the wire: the decoded To stays zero
 		buf := make([]byte, headerSize+len(m.Data))
 		wire.Write(encodeMessage(buf, m))
 	}
-	dec := newDecoder(&wire, 1, 4096, 1<<31)
+	dec := newDecoder(&wire, 1, 4096, units, nodes)
 	for _, want := range msgs {
 		got, err := dec.next()
 		if err != nil {
 			t.Fatal(err)
 		}
 		want.From = 1 // the connection's peer, never the wire's
-		if got.Type != want.Type || got.Page != want.Page || got.Requester != want.Requester || got.From != want.From || !bytes.Equal(got.Data, want.Data) {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("got %v (%d bytes), want %v (%d bytes)", got, len(got.Data), want, len(want.Data))
+		}
+	}
+}
+
+// TestDecoderPayloadSizes: each type takes exactly the payload sizes its
+// encoding can have, bounded by the segment and the cluster.
+func TestDecoderPayloadSizes(t *testing.T) {
+	const pageSize, units, nodes = 64, 16, 4
+	for _, tc := range []struct {
+		typ owner.MsgType
+		n   int
+		ok  bool
+	}{
+		{owner.MsgReplica, pageSize, true},
+		{owner.MsgReplica, pageSize - 1, false},
+		{owner.MsgReplica, 0, false},
+		{owner.MsgReplicaAck, 0, true},
+		{owner.MsgReplicaAck, 8, false},
+		{owner.MsgRecoverQuery, 0, true},
+		{owner.MsgRecoverQuery, 2 * nodes, true},
+		{owner.MsgRecoverQuery, 3, false},
+		{owner.MsgRecoverQuery, 2 * (nodes + 1), false},
+		{owner.MsgRecoverReply, 0, true},
+		{owner.MsgRecoverReply, 13 * 2 * units, true},
+		{owner.MsgRecoverReply, 12, false},
+		{owner.MsgRecoverReply, 13 * (2*units + 1), false},
+		{owner.MsgRecoverReply, 13 << 27, false},
+		{owner.MsgRecoverInstall, 2 * units, true},
+		{owner.MsgRecoverInstall, 2*units - 2, false},
+		{owner.MsgRecoverInstall, 2*units + 2, false},
+		{owner.MsgRecoverInstall, 0, false},
+	} {
+		frame := make([]byte, headerSize)
+		putHeader(frame, header{typ: uint8(tc.typ), length: uint32(tc.n)})
+		if tc.ok { // a refused size is refused before its payload is read
+			frame = append(frame, make([]byte, tc.n)...)
+		}
+		m, err := newDecoder(bytes.NewReader(frame), 1, pageSize, units, nodes).next()
+		switch {
+		case tc.ok && (err != nil || len(m.Data) != tc.n):
+			t.Errorf("%v with %d bytes: got %d bytes, %v", tc.typ, tc.n, len(m.Data), err)
+		case !tc.ok && err == nil:
+			t.Errorf("%v with %d bytes: decoded", tc.typ, tc.n)
 		}
 	}
 }
@@ -43,7 +98,7 @@ func TestDecoderRefusesBadFrames(t *testing.T) {
 	} {
 		frame := make([]byte, headerSize)
 		putHeader(frame, h)
-		if _, err := newDecoder(bytes.NewReader(frame), 1, 4096, 16).next(); err == nil {
+		if _, err := newDecoder(bytes.NewReader(frame), 1, 4096, 16, 4).next(); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
@@ -68,6 +123,23 @@ func TestHelloMismatch(t *testing.T) {
 	}
 }
 
+// TestHelloFromOldVersion: a version 1 peer's Hello, whose header had 12
+// bytes, still reads, and is refused by a MismatchError naming both versions.
+func TestHelloFromOldVersion(t *testing.T) {
+	payload, _ := json.Marshal(Hello{Version: 1, Name: "b:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1", "b:1"}})
+	frame := append([]byte{frameHello, 0, 0, 0, 0, 0, 0, 0, byte(len(payload)), 0, 0, 0}, payload...)
+	peer, err := readHello(bytes.NewReader(frame))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := Hello{Version: ProtocolVersion, Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1", "b:1"}}
+	var mismatch *MismatchError
+	want := fmt.Sprintf("speaks protocol version 1, we speak %d", ProtocolVersion)
+	if err := ours.check(peer); !errors.As(err, &mismatch) || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want a MismatchError saying %q", err, want)
+	}
+}
+
 // FuzzDecoder: whatever a peer sends, decoding returns messages or an
 // error; it never panics. Seeds: valid frames of each type.
 func FuzzDecoder(f *testing.F) {
@@ -76,11 +148,16 @@ func FuzzDecoder(f *testing.F) {
 		{Type: owner.MsgPage, Page: 1, Data: make([]byte, 64)},
 		{Type: owner.MsgOwnersReply, Data: make([]byte, 20)},
 		{Type: owner.MsgLockRequest, Data: make([]byte, owner.LockMessageSize)},
+		{Type: owner.MsgReplica, Page: 2, Epoch: 1, Version: 9, Data: make([]byte, 64)},
+		{Type: owner.MsgReplicaAck, Page: 2, Epoch: 1, Version: 9},
+		{Type: owner.MsgRecoverQuery, Epoch: 2, Data: make([]byte, 2)},
+		{Type: owner.MsgRecoverReply, Epoch: 2, Data: make([]byte, 26)},
+		{Type: owner.MsgRecoverInstall, Epoch: 2, Data: make([]byte, 2*64)},
 	} {
 		f.Add(encodeMessage(make([]byte, headerSize+len(m.Data)), m))
 	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
-		dec := newDecoder(bytes.NewReader(wire), 1, 64, 64)
+		dec := newDecoder(bytes.NewReader(wire), 1, 64, 64, 4)
 		for range 64 {
 			if _, err := dec.next(); err != nil {
 				return
@@ -92,7 +169,7 @@ func FuzzDecoder(f *testing.F) {
 // FuzzReadHello: a stranger's first bytes never panic the handshake.
 func FuzzReadHello(f *testing.F) {
 	var good bytes.Buffer
-	writeHello(&good, Hello{Version: 1, Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1"}})
+	writeHello(&good, Hello{Version: ProtocolVersion, Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1"}})
 	f.Add(good.Bytes())
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, wire []byte) {

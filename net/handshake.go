@@ -9,7 +9,7 @@ import (
 )
 
 // ProtocolVersion changes whenever the wire format or the protocol does.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Hello is what each side of a new connection says first. Two nodes work
 // together only if they agree on everything in it but Name.
@@ -83,16 +83,15 @@ func writeHello(w io.Writer, h Hello) error {
 	if err != nil {
 		return err
 	}
-	frame := make([]byte, headerSize+len(payload))
+	frame := make([]byte, headerSize, headerSize+len(payload))
 	putHeader(frame, header{typ: frameHello, length: uint32(len(payload))})
-	copy(frame[headerSize:], payload)
-	_, err = w.Write(frame)
+	_, err = w.Write(append(frame[:helloHeaderSize], payload...))
 	return err
 }
 
 func readHello(r io.Reader) (Hello, error) {
-	var hdr [headerSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	var hdr [headerSize]byte // its epoch and version stay zero
+	if _, err := io.ReadFull(r, hdr[:helloHeaderSize]); err != nil {
 		return Hello{}, fmt.Errorf("reading hello: %w", err)
 	}
 	h := parseHeader(hdr[:])

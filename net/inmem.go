@@ -11,11 +11,13 @@ import (
 
 // Inmem is an in-memory network between the nodes of one test process, in
 // the spirit of hashicorp/raft's InmemTransport. It can delay messages
-// (random delays reorder them), drop them, and partition nodes.
+// (random delays reorder them), drop them, and partition nodes; a node can
+// disconnect a peer for good.
 type Inmem struct {
 	mu       sync.Mutex
 	deliver  []func(owner.Message) error // by NodeID; guarded by mu
 	cut      map[[2]owner.NodeID]bool    // guarded by mu: pairs that cannot talk
+	gone     map[[2]owner.NodeID]bool    // guarded by mu: pairs that never talk again
 	maxDelay time.Duration               // guarded by mu
 	dropRate float64                     // guarded by mu
 	rng      *rand.Rand                  // guarded by mu
@@ -28,6 +30,7 @@ func NewInmem(n int, seed uint64) *Inmem {
 	return &Inmem{
 		deliver: make([]func(owner.Message) error, n),
 		cut:     map[[2]owner.NodeID]bool{},
+		gone:    map[[2]owner.NodeID]bool{},
 		rng:     rand.New(rand.NewPCG(seed, seed)),
 	}
 }
@@ -65,7 +68,7 @@ func (nw *Inmem) Partition(a, b owner.NodeID) {
 	nw.cut[[2]owner.NodeID{a, b}], nw.cut[[2]owner.NodeID{b, a}] = true, true
 }
 
-// Heal removes every partition.
+// Heal removes every partition, but no Disconnect.
 func (nw *Inmem) Heal() {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
@@ -93,7 +96,12 @@ func (e inmemEnd) Send(m owner.Message) error {
 		nw.mu.Unlock()
 		return fmt.Errorf("no node %d on the network", m.To)
 	}
-	if nw.cut[[2]owner.NodeID{e.from, m.To}] {
+	pair := [2]owner.NodeID{e.from, m.To}
+	if nw.gone[pair] {
+		nw.mu.Unlock()
+		return fmt.Errorf("node %d is disconnected from %d", m.To, e.from)
+	}
+	if nw.cut[pair] {
 		nw.mu.Unlock()
 		return fmt.Errorf("node %d is partitioned from %d", m.To, e.from)
 	}
@@ -110,6 +118,12 @@ func (e inmemEnd) Send(m owner.Message) error {
 	m.From = e.from
 	m.Data = append([]byte(nil), m.Data...)
 	time.AfterFunc(delay, func() {
+		nw.mu.Lock()
+		gone := nw.gone[pair]
+		nw.mu.Unlock()
+		if gone {
+			return // as a closed connection loses what it had not delivered
+		}
 		if err := deliver(m); err != nil {
 			nw.mu.Lock()
 			nw.errs = append(nw.errs, err)
@@ -117,4 +131,14 @@ func (e inmemEnd) Send(m owner.Message) error {
 		}
 	})
 	return nil
+}
+
+// Disconnect cuts e and peer off from each other for good, both ways: Heal
+// does not undo it, and messages already on their way are dropped. Neither
+// side is told; a test that wants the peer to notice tells it.
+func (e inmemEnd) Disconnect(peer owner.NodeID) {
+	nw := e.nw
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nw.gone[[2]owner.NodeID{e.from, peer}], nw.gone[[2]owner.NodeID{peer, e.from}] = true, true
 }

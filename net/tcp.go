@@ -57,7 +57,7 @@ type conn struct {
 	wmu       sync.Mutex
 	wbuf      []byte       // guarded by wmu: one frame is built here, then written at once
 	lastHeard atomic.Int64 // unix nanoseconds of the last bytes from the peer
-	dead      atomic.Bool  // declared dead for silence
+	dead      atomic.Bool  // declared dead for silence, or disconnected
 }
 
 // Join connects to every peer and checks that each agrees with us about the
@@ -293,8 +293,8 @@ func (t *TCP) Start(ev Events) {
 
 func (t *TCP) readLoop(c *conn, ev Events) {
 	in := heardReader{r: c.c, last: &c.lastHeard}
-	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units())
-	err := t.deliverAll(dec, ev.Deliver)
+	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units(), len(t.cfg.Hello.Members))
+	err := deliverAll(c, dec, ev.Deliver)
 	defer func() {
 		if !t.closed.Load() {
 			ev.Lost(c.peer)
@@ -310,10 +310,16 @@ func (t *TCP) readLoop(c *conn, ev Events) {
 	c.c.Close()
 }
 
-// deliverAll delivers messages until one fails to decode or is rejected.
-func (t *TCP) deliverAll(dec *decoder, deliver func(owner.Message) error) error {
+// deliverAll delivers messages until one fails to decode or is rejected, or
+// the connection is declared dead.
+func deliverAll(c *conn, dec *decoder, deliver func(owner.Message) error) error {
 	for {
 		m, err := dec.next()
+		if err == nil && c.dead.Load() {
+			// Closing the socket leaves frames in the read buffer;
+			// none may be delivered after Disconnect.
+			err = stdnet.ErrClosed
+		}
 		if err == nil {
 			err = deliver(m)
 		}
@@ -346,10 +352,14 @@ func (t *TCP) refuseLateComers() {
 // Send writes m to its peer as one frame. It returns once the frame is in
 // the kernel's socket buffer, so m.Data may change afterwards.
 func (t *TCP) Send(m owner.Message) error {
-	if int(m.To) >= len(t.conns) || t.conns[m.To] == nil {
+	c := t.peer(m.To)
+	if c == nil {
 		return fmt.Errorf("no connection to node %d", m.To)
 	}
-	c := t.conns[m.To]
+	if c.dead.Load() {
+		// Fail at once, without waiting for a send stuck on the lock.
+		return fmt.Errorf("connection to node %d (%s) is dead", m.To, c.name)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if t.cfg.PeerTimeout > 0 {
@@ -359,7 +369,7 @@ func (t *TCP) Send(m owner.Message) error {
 		defer c.c.SetWriteDeadline(time.Time{})
 	}
 	if headerSize+len(m.Data) > len(c.wbuf) {
-		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply; rare
+		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply or recovery; rare
 	}
 	if _, err := c.c.Write(encodeMessage(c.wbuf, m)); err != nil {
 		// Part of the frame may be out: the stream is no longer
@@ -368,6 +378,41 @@ func (t *TCP) Send(m owner.Message) error {
 		return err
 	}
 	return nil
+}
+
+// Disconnect closes the connection to peer for good: later Sends to it fail
+// at once, and nothing more is delivered from it but a delivery already
+// under way. Its read loop then ends and reports it Lost, as for a peer
+// declared dead for silence; the peer sees the connection close and reports
+// us Lost. Disconnecting a peer
+// twice, or one whose connection is gone already, does nothing more.
+func (t *TCP) Disconnect(peer owner.NodeID) {
+	c := t.peer(peer)
+	if c == nil || c.dead.Swap(true) {
+		return
+	}
+	t.log.Warn("disconnecting peer", "peer", c.name)
+	c.c.Close()
+}
+
+// LastHeard is when bytes last arrived from peer (at first, when it
+// joined); if PeerTimeout is set, heartbeats keep it within about
+// PeerTimeout/4 of now while the peer lives. It is the zero time for
+// ourselves and for a node that is not a member.
+func (t *TCP) LastHeard(peer owner.NodeID) time.Time {
+	c := t.peer(peer)
+	if c == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, c.lastHeard.Load())
+}
+
+// peer is the connection to node id, nil for ourselves and non-members.
+func (t *TCP) peer(id owner.NodeID) *conn {
+	if int(id) >= len(t.conns) {
+		return nil
+	}
+	return t.conns[id]
 }
 
 // Close ends every connection and stops accepting.

@@ -42,18 +42,9 @@ func joinWithSecret(ls []stdnet.Listener, self int, pages int, secret []byte) (*
 	})
 }
 
-// TestJoinDespiteGarbage: a stranger sending garbage to the port is dropped
-// and the real peer still joins; messages then flow both ways.
-func TestJoinDespiteGarbage(t *testing.T) {
-	ls := listeners(t)
-	junk, err := stdnet.Dial("tcp", ls[1].Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	junk.Write([]byte("\xff\xff\xff\xff garbage, not a hello \x00\x01"))
-	defer junk.Close()
-
-	joined := make(chan *TCP)
+// joinPair joins both members of ls; Cleanup closes them.
+func joinPair(t *testing.T, ls []stdnet.Listener) (*TCP, *TCP) {
+	joined := make(chan *TCP, 1)
 	go func() {
 		tr, err := join(ls, 1, 8)
 		if err != nil {
@@ -65,12 +56,26 @@ func TestJoinDespiteGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(t0.Close)
 	t1 := <-joined
 	if t1 == nil {
 		t.FailNow()
 	}
-	defer t0.Close()
-	defer t1.Close()
+	t.Cleanup(t1.Close)
+	return t0, t1
+}
+
+// TestJoinDespiteGarbage: a stranger sending garbage to the port is dropped
+// and the real peer still joins; messages then flow both ways.
+func TestJoinDespiteGarbage(t *testing.T) {
+	ls := listeners(t)
+	junk, err := stdnet.Dial("tcp", ls[1].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk.Write([]byte("\xff\xff\xff\xff garbage, not a hello \x00\x01"))
+	defer junk.Close()
+	t0, t1 := joinPair(t, ls)
 
 	got := make(chan owner.Message, 1)
 	t1.Start(Events{Deliver: func(m owner.Message) error { got <- m; return nil }, Lost: func(owner.NodeID) {}})
@@ -136,5 +141,51 @@ func TestJoinSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDisconnect: after Disconnect, Sends to the peer fail at once and both
+// sides report the other lost; Disconnecting again, ourselves or a
+// non-member does nothing.
+func TestDisconnect(t *testing.T) {
+	t0, t1 := joinPair(t, listeners(t))
+	lost0, lost1 := make(chan owner.NodeID, 2), make(chan owner.NodeID, 2)
+	ignore := func(owner.Message) error { return nil }
+	t0.Start(Events{Deliver: ignore, Lost: func(id owner.NodeID) { lost0 <- id }})
+	t1.Start(Events{Deliver: ignore, Lost: func(id owner.NodeID) { lost1 <- id }})
+	if heard := t0.LastHeard(1); time.Since(heard) > 5*time.Second {
+		t.Errorf("last heard from the peer at %v", heard)
+	}
+	for _, id := range []owner.NodeID{0, 7} {
+		if heard := t0.LastHeard(id); !heard.IsZero() {
+			t.Errorf("last heard from node %d at %v", id, heard)
+		}
+	}
+
+	for _, id := range []owner.NodeID{1, 1, 0, 7} {
+		t0.Disconnect(id)
+	}
+	start := time.Now()
+	if err := t0.Send(owner.Message{Type: owner.MsgRequest, To: 1}); err == nil {
+		t.Error("Send after Disconnect succeeded")
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Send after Disconnect took %v", took)
+	}
+	for _, tc := range []struct {
+		lost chan owner.NodeID
+		want owner.NodeID
+	}{{lost0, 1}, {lost1, 0}} {
+		select {
+		case id := <-tc.lost:
+			if id != tc.want {
+				t.Errorf("lost node %d, want %d", id, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("node %d not reported lost", tc.want)
+		}
+	}
+	if err := t1.Send(owner.Message{Type: owner.MsgRequest, To: 0}); err == nil {
+		t.Error("Send to the node that disconnected us succeeded")
 	}
 }

@@ -151,6 +151,7 @@ func (n *Node) receiveLeave(msg Message) error {
 		n.mu.Lock()
 		n.m.Splice(msg.From, func(p PageID) NodeID { return hint[p] })
 		n.dead[msg.From] = true // nothing may be sent to it any more
+		n.members[msg.From] = false
 		n.mu.Unlock()
 		n.log.Info("peer left the cluster", "peer", msg.From)
 		return n.transport.Send(Message{Type: MsgLeftAck, From: n.cfg.Self, To: msg.From})

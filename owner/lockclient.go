@@ -19,14 +19,19 @@ type lockCall struct {
 var ErrLockServerLost = errors.New("lost the connection to the lock server (node 0)")
 
 // PeerLost tells the node that a peer is gone for good: its daemon died or
-// it was declared dead for silence. The pages it owned are lost with it:
-// accesses waiting for a page last known there fail now, and later ones at
-// once, instead of after the timeout. On the lock server the peer's locks
+// it was declared dead for silence. Without replicas the pages it owned are
+// lost with it: accesses waiting for a page last known there fail now, and
+// later ones at once, instead of after the timeout. With replicas they are
+// recovered from copies and the accesses wait for that. On the lock server the peer's locks
 // go, so that others can take them; elsewhere, if the lock server is the
 // one lost, waiting lock calls fail instead of waiting forever.
 func (n *Node) PeerLost(peer NodeID) {
 	n.log.Warn("peer lost", "peer", peer)
-	n.failPagesOf(peer)
+	if n.cfg.Replicas > 0 {
+		n.recoverPagesOf(peer)
+	} else {
+		n.failPagesOf(peer)
+	}
 	if n.cfg.Self == LockServer {
 		n.locksMu.Lock()
 		granted := n.lockTable.Release(func(o LockOwner) bool { return o.Node == peer })

@@ -1,6 +1,13 @@
 package owner
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrLater is Step's answer for a message from an epoch this node has not
+// installed yet: the driver keeps it and steps it again after Install.
+var ErrLater = errors.New("message from an epoch not installed yet")
 
 // Config describes one node's view of the cluster.
 type Config struct {
@@ -25,12 +32,14 @@ const (
 	absent     phase = iota // not here and not asked for
 	requesting              // asked for, on its way here
 	owned                   // here; local programs may use it
-	leaving                 // here, being taken from local programs before it goes to peer
+	leaving                 // here, being taken from local programs before it goes to peer (None: it stays)
+	lost                    // its owner died and no copy survived: accesses fail
 )
 
-// pageState is one node's knowledge of one page: 8 bytes, so a segment of a
-// million pages costs 8 MiB.
+// pageState is one node's knowledge of one page: 16 bytes, so a segment of
+// a million pages costs 16 MiB.
 type pageState struct {
+	ver     uint64 // owned: the version of the bytes here, bumped at each hand-off and sync
 	prob    NodeID // probable owner; Self when this node is the tail of the page's queue
 	next    NodeID // who gets the page after this node; None when nobody waits
 	peer    NodeID // requesting: the node asked; leaving: the receiver
@@ -42,8 +51,12 @@ type pageState struct {
 // Machine is the ownership protocol of one node as a pure state machine.
 // It is not safe for concurrent use; the driver serializes all calls.
 type Machine struct {
-	cfg      Config
-	pages    []pageState
+	cfg   Config
+	pages []pageState
+	// epoch is the configuration this node is in; frozen means it was
+	// asked to recover into epoch and moves no page until Install.
+	epoch    uint32
+	frozen   bool
 	rd       Ready
 	counters Counters
 }
@@ -78,15 +91,26 @@ func (m *Machine) Access(p PageID) bool {
 		ps.touched = true
 		return true
 	case absent:
+		if m.frozen {
+			return false // the driver asks again after Install
+		}
 		m.send(Message{Type: MsgRequest, To: ps.prob, Page: p, Requester: m.cfg.Self})
 		ps.phase, ps.peer, ps.prob = requesting, ps.prob, m.cfg.Self
 	}
 	return false
 }
 
-// Step feeds a message from a peer. An error means the message contradicts
-// the protocol; it has then changed nothing.
+// Step feeds a message from a peer. A message from an earlier epoch is
+// dropped: recovery has decided without it. One from an epoch not installed
+// here yet gets ErrLater. Any other error means the message contradicts the
+// protocol; it has then changed nothing.
 func (m *Machine) Step(msg Message) error {
+	switch {
+	case msg.Epoch < m.epoch:
+		return nil
+	case msg.Epoch > m.epoch || m.frozen:
+		return ErrLater
+	}
 	if int(msg.Page) >= len(m.pages) {
 		return fmt.Errorf("%v: no such page (segment has %d)", msg, len(m.pages))
 	}
@@ -117,7 +141,7 @@ func (m *Machine) stepRequest(msg Message) error {
 		return nil
 	}
 	switch {
-	case ps.next != None || ps.phase == absent || ps.phase == leaving:
+	case ps.next != None || ps.phase == absent || ps.phase == lost || ps.phase == leaving && ps.peer != None:
 		return fmt.Errorf("%v: we are the tail but cannot queue it (phase %d, next %d)", msg, ps.phase, ps.next)
 	case ps.phase == owned && !ps.held:
 		m.give(msg.Page, r)
@@ -138,7 +162,7 @@ func (m *Machine) stepPage(msg Message) error {
 	if ps.phase != requesting {
 		return fmt.Errorf("%v: page arrived but was not asked for (phase %d)", msg, ps.phase)
 	}
-	ps.phase, ps.peer = owned, None
+	ps.phase, ps.peer, ps.ver = owned, None, msg.Version
 	// Serve the local access before anything can take the page away: the
 	// kernel holds the page locked until that access is answered, and an
 	// invalidation waits for the lock.
@@ -172,6 +196,14 @@ func (m *Machine) InvalidateDone(p PageID) {
 	if ps.phase != leaving {
 		return
 	}
+	if ps.peer == None {
+		// Recovery stopped this hand-off; the page stays.
+		ps.phase, ps.touched = owned, false
+		if ps.next != None && !ps.held {
+			m.give(p, ps.next)
+		}
+		return
+	}
 	if ps.touched {
 		ps.touched = false
 		m.counters.Invalidations++
@@ -179,7 +211,8 @@ func (m *Machine) InvalidateDone(p PageID) {
 		m.act(ActInvalidate, p)
 		return
 	}
-	m.send(Message{Type: MsgPage, To: ps.peer, Page: p, Requester: ps.peer})
+	ps.ver++
+	m.send(Message{Type: MsgPage, To: ps.peer, Page: p, Requester: ps.peer, Version: ps.ver})
 	ps.phase, ps.peer = absent, None
 }
 
@@ -207,8 +240,27 @@ func (m *Machine) Owner(p PageID) NodeID {
 		return m.cfg.Self
 	case requesting:
 		return ps.peer
+	case lost:
+		return None
 	}
 	return ps.prob
+}
+
+// Lost reports whether page p died with its owner.
+func (m *Machine) Lost(p PageID) bool { return m.pages[p].phase == lost }
+
+// Version is the version of page p's bytes here, if this node owns it.
+func (m *Machine) Version(p PageID) uint64 { return m.pages[p].ver }
+
+// Sync starts a new version of page p, which is here and not leaving, for
+// copies to be made of; it reports false for any other page.
+func (m *Machine) Sync(p PageID) (uint64, bool) {
+	ps := &m.pages[p]
+	if ps.phase != owned {
+		return 0, false
+	}
+	ps.ver++
+	return ps.ver, true
 }
 
 // Splice routes around node gone, which has left holding no pages: every
@@ -246,7 +298,7 @@ func (m *Machine) Ready() Ready {
 }
 
 func (m *Machine) send(msg Message) {
-	msg.From = m.cfg.Self
+	msg.From, msg.Epoch = m.cfg.Self, m.epoch
 	m.rd.Messages = append(m.rd.Messages, msg)
 }
 

@@ -39,8 +39,16 @@ func request(from, to NodeID, p PageID, requester NodeID) Message {
 	return Message{Type: MsgRequest, From: from, To: to, Page: p, Requester: requester}
 }
 
+// pageAt is a hand-off of page p at version v: its v-th.
+func pageAt(from, to NodeID, p PageID, v uint64) Message {
+	m := page(from, to, p)
+	m.Version = v
+	return m
+}
+
+// page is the first hand-off of page p.
 func page(from, to NodeID, p PageID) Message {
-	return Message{Type: MsgPage, From: from, To: to, Page: p, Requester: to}
+	return Message{Type: MsgPage, From: from, To: to, Page: p, Requester: to, Version: 1}
 }
 
 func sends(msgs ...Message) Ready { return Ready{Messages: msgs} }
@@ -174,8 +182,8 @@ func TestForwardAlongStaleHint(t *testing.T) {
 	step(t, n1, request(2, 1, 0, 0))
 	expect(t, n1, acts(invalidate(0)))
 	n1.InvalidateDone(0)
-	expect(t, n1, sends(page(1, 0, 0)))
-	step(t, n0, page(1, 0, 0))
+	expect(t, n1, sends(pageAt(1, 0, 0, 2)))
+	step(t, n0, pageAt(1, 0, 0, 2))
 	expect(t, n0, acts(serve(0)))
 	if got := owners(ms, 1)[0]; !slices.Equal(got, []NodeID{0}) {
 		t.Fatalf("page 0 owned by %v, want [0]", got)
@@ -206,8 +214,8 @@ func TestConcurrentRequestsQueue(t *testing.T) {
 	step(t, n0, page(2, 0, 0))
 	expect(t, n0, acts(serve(0), invalidate(0)))
 	n0.InvalidateDone(0)
-	expect(t, n0, sends(page(0, 1, 0)))
-	step(t, n1, page(0, 1, 0))
+	expect(t, n0, sends(pageAt(0, 1, 0, 2)))
+	step(t, n1, pageAt(0, 1, 0, 2))
 	expect(t, n1, acts(serve(0)))
 	for _, m := range ms {
 		if got := m.Owner(0); got != 1 {
@@ -268,7 +276,7 @@ func TestHoldWindow(t *testing.T) {
 		n0.HoldExpired(0)
 		expect(t, n0, acts(invalidate(0)))
 		n0.InvalidateDone(0)
-		expect(t, n0, sends(page(0, 1, 0)))
+		expect(t, n0, sends(pageAt(0, 1, 0, 2)))
 	})
 	t.Run("request queued before arrival waits too", func(t *testing.T) {
 		ms := newCluster(3, 1, true) // node 2 owns page 0

@@ -37,6 +37,13 @@ type NodeConfig struct {
 	// Prefetch is how many pages ahead a sequential sweep asks for; zero
 	// moves only the pages that are touched.
 	Prefetch int
+	// Replicas is how many peers keep a copy of each page (replicas.go);
+	// with zero, a dead node's pages die with it.
+	Replicas int
+	// FenceWait is how long recovery waits for a node it leaves out to
+	// fence itself: at least KeepQuorum's half peer timeout, plus the
+	// time to take every page from local programs.
+	FenceWait time.Duration
 	Logger   *slog.Logger
 }
 
@@ -74,6 +81,22 @@ type Node struct {
 	queries   map[PageID]*ownersQuery
 	nextQuery PageID // guarded by mu
 
+	// Copies and recovery (replicas.go, recovery.go), all guarded by mu:
+	// the copies kept here for peers, the pages written since their last
+	// copy, the syncs waiting for acknowledgements, the members of the
+	// current epoch (by NodeID: not left, not recovered away), messages
+	// held back for an epoch not installed yet, the highest epoch seen,
+	// and the recovery this node coordinates.
+	copies                   map[PageID]pageCopy
+	dirty                    map[PageID]bool
+	copyWaits                map[copyKey][]copyWait
+	members                  []bool
+	deferred                 []Message
+	maxEpoch                 uint32
+	recovery                 *recovery
+	recovering, recoverAgain bool // a coordinating goroutine runs; run it once more
+	fenced                   bool // guarded by mu: cut off for good (Fence)
+
 	// File locks are apart from pages: their own mutex, never held with mu.
 	locksMu   sync.Mutex
 	lockTable LockTable            // guarded by locksMu; used on the LockServer only
@@ -108,8 +131,16 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	if log == nil {
 		log = slog.Default()
 	}
+	members := make([]bool, cfg.Nodes)
+	for i := range members {
+		members[i] = true
+	}
 	return &Node{
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
+		copies:    make(map[PageID]pageCopy),
+		dirty:     make(map[PageID]bool),
+		copyWaits: make(map[copyKey][]copyWait),
+		members:   members,
 		m:            NewMachine(cfg.Config),
 		waiters:      make(map[PageID]*waiter),
 		dead:         make([]bool, cfg.Nodes),
@@ -135,7 +166,7 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 		return n.access(ctx, waiter{page: first, off: n.offset(off), dst: dst})
 	}
 	n.mu.Lock()
-	here := true
+	here := !n.fenced
 	for p := first; p <= last; p++ {
 		here = here && n.m.Owns(p)
 	}
@@ -175,6 +206,7 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 	for p := first + 1; p <= last && n.m.Owns(p); p++ {
 		n.m.Access(p) // notes the use of a page that is leaving
 		k += copy(n.store.Bytes(p), src[k:])
+		n.wroteLocked(p)
 	}
 	return k, nil
 }
@@ -216,20 +248,18 @@ func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 // allocates nothing; only a waiting access is put on the heap.
 func (n *Node) access(ctx context.Context, local waiter) error {
 	n.mu.Lock()
-	if n.closed && !n.m.Owns(local.page) {
-		// Shut down or leaving: no page comes here any more. Pages still
-		// here are served, above all the kernel's write-back of dirty
-		// data while they are handed away.
+	if err := n.refuseLocked(local); err != nil {
 		n.mu.Unlock()
-		return ErrClosed
-	}
-	if !n.m.Owns(local.page) && n.dead[n.m.Owner(local.page)] {
-		n.mu.Unlock()
-		n.stats.faultErrors.Add(1)
-		return fmt.Errorf("page %d: %w", local.page, ErrPeerDead)
+		if !errors.Is(err, ErrClosed) {
+			n.stats.faultErrors.Add(1)
+		}
+		return err
 	}
 	if n.m.Access(local.page) {
 		local.apply(n.store)
+		if local.src != nil {
+			n.wroteLocked(local.page)
+		}
 		n.prefetchLocked(local.page)
 		rd := n.m.Ready()
 		n.mu.Unlock()
@@ -259,6 +289,28 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	// An access interrupted by a signal (Go programs get SIGURG all the
 	// time) is no failure: the kernel retries the fault.
 	return err
+}
+
+// refuseLocked is why an access must fail at once, if it must; mu held.
+func (n *Node) refuseLocked(w waiter) error {
+	p := w.page
+	switch {
+	case n.fenced && w.src == nil:
+		// The kernel's write-back is taken, and dropped with the node.
+		return ErrFenced
+	case n.closed && !n.m.Owns(p):
+		// Shut down or leaving: no page comes here any more. Pages still
+		// here are served, above all the kernel's write-back of dirty
+		// data while they are handed away.
+		return ErrClosed
+	case n.m.Lost(p):
+		return fmt.Errorf("page %d: %w", p, ErrPageLost)
+	case n.cfg.Replicas == 0 && !n.m.Owns(p) && n.dead[n.m.Owner(p)]:
+		// Without copies the page died with its owner. With them it
+		// waits: recovery gives it a new owner and asks again.
+		return fmt.Errorf("page %d: %w", p, ErrPeerDead)
+	}
+	return nil
 }
 
 func (n *Node) wait(ctx context.Context, w *waiter) error {
@@ -313,17 +365,26 @@ func (n *Node) Receive(msg Message) error {
 		return n.receiveLock(msg)
 	case MsgLeaving, MsgPull, MsgLeft, MsgLeftAck:
 		return n.receiveLeave(msg)
+	case MsgReplica, MsgReplicaAck:
+		return n.receiveReplica(msg)
+	case MsgRecoverQuery, MsgRecoverReply, MsgRecoverInstall:
+		return n.receiveRecovery(msg)
 	}
 	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {
 		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 	}
 	n.mu.Lock()
+	if n.deferLocked(msg) {
+		n.mu.Unlock()
+		return nil
+	}
 	if err := n.m.Step(msg); err != nil {
 		n.mu.Unlock()
 		n.stats.protocolErrors.Add(1)
 		return err
 	}
 	if msg.Type == MsgPage {
+		delete(n.copies, msg.Page) // the page here is newer
 		copy(n.store.Bytes(msg.Page), msg.Data)
 		n.stats.pagesIn[msg.From].Add(1)
 		n.stats.bytesIn.Add(uint64(len(msg.Data)))
@@ -348,8 +409,17 @@ func (n *Node) step(event func(*Machine)) {
 func (n *Node) readyLocked() Ready {
 	rd := n.m.Ready()
 	for _, msg := range rd.Messages {
-		if msg.Type == MsgPage {
-			n.sending[msg.Page]++
+		if msg.Type != MsgPage {
+			continue
+		}
+		n.sending[msg.Page]++
+		if n.cfg.Replicas > 0 {
+			// Keep what is handed on, in the same step as the machine
+			// lets the page go, so that a recovery report never misses
+			// it: if the hand-off dies on the wire, this copy is the
+			// page.
+			n.keepCopyLocked(msg.Page, msg.Version, n.store.Bytes(msg.Page))
+			delete(n.dirty, msg.Page)
 		}
 	}
 	for _, a := range rd.Actions {
@@ -358,6 +428,9 @@ func (n *Node) readyLocked() Ready {
 		}
 		for w := n.waiters[a.Page]; w != nil; w = w.next {
 			w.apply(n.store)
+			if w.src != nil {
+				n.wroteLocked(a.Page)
+			}
 			w.done <- nil
 		}
 		delete(n.waiters, a.Page)

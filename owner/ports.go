@@ -9,6 +9,10 @@ type Transport interface {
 	// simulation tests reorder them freely) but must not be lost or
 	// duplicated. Send must not keep m.Data after it returns.
 	Send(m Message) error
+	// Disconnect cuts node peer off for good: recovery has left it out of
+	// the cluster, so nothing may be sent to it or taken from it any more,
+	// and it must notice that it lost its peers.
+	Disconnect(peer NodeID)
 }
 
 // PageStore holds the bytes of the pages this node owns. Its contents for a

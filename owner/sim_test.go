@@ -10,6 +10,7 @@ package owner
 
 import (
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -33,6 +34,10 @@ type simConfig struct {
 	// last rather than a random one: the higher, the longer old
 	// messages linger.
 	newest float64
+	// failures lets nodes crash or be cut off, with recovery from copies
+	// (simfail_test.go): at most this many of them, always fewer than
+	// half the nodes.
+	failures int
 }
 
 // simConfigFor derives the cluster from the seed alone, so that -seed
@@ -147,12 +152,15 @@ type sim struct {
 	holds    []nodePage     // ActHold not yet expired
 	inFlight []int          // per page: MsgPage envelopes in net
 
-	ver      [][]uint64 // ver[n][p]: page p's version in node n's page store
-	writes   []uint64   // per page: accesses served so far, i.e. its latest version
+	ver      [][]uint64 // ver[n][p]: the write whose bytes node n's page store holds for page p
+	writes   []uint64   // per page: its latest write
+	nwrites  uint64     // writes so far; each write is named by this count
 	mapped   [][]bool   // mapped[n][p]: programs on n use p (served, not invalidated since)
 	waiting  [][]int    // waiting[n][p]: accesses on n waiting for p
 	arrivals []int      // per node: ActServe count
 	maxHops  int
+
+	fail *simFailures // nil when cfg.failures is 0
 }
 
 func newSim(t *testing.T, cfg simConfig, rng *rand.Rand, replay string) *sim {
@@ -166,6 +174,9 @@ func newSim(t *testing.T, cfg simConfig, rng *rand.Rand, replay string) *sim {
 		s.ver = append(s.ver, make([]uint64, cfg.pages))
 		s.mapped = append(s.mapped, make([]bool, cfg.pages))
 		s.waiting = append(s.waiting, make([]int, cfg.pages))
+	}
+	if cfg.failures > 0 {
+		s.fail = newSimFailures(cfg)
 	}
 	return s
 }
@@ -210,17 +221,24 @@ func (s *sim) run() {
 // possible; the others only when something is pending.
 func (s *sim) randomStep() {
 	for {
-		switch r := s.rng.IntN(10); {
+		switch r := s.rng.IntN(11); {
+		case r == 10:
+			if s.fail != nil && s.fail.randomStep(s) {
+				return
+			}
 		case r < 3:
-			s.access(NodeID(s.rng.IntN(s.cfg.nodes)), PageID(s.rng.IntN(s.cfg.pages)))
+			n := NodeID(s.rng.IntN(s.cfg.nodes))
+			if s.fail != nil && !s.fail.alive[n] {
+				continue
+			}
+			s.access(n, PageID(s.rng.IntN(s.cfg.pages)))
 			return
 		case r < 4 && len(s.invals) > 0:
 			// A page that is leaving: the access that exercises touched.
 			iv := s.invals[s.rng.IntN(len(s.invals))]
 			s.access(iv.node, iv.page)
 			return
-		case r >= 4 && r < 7 && len(s.net) > 0:
-			s.deliver()
+		case r >= 4 && r < 7 && s.deliver():
 			return
 		case r >= 7 && r < 9 && len(s.invals) > 0:
 			s.kernelStep()
@@ -234,17 +252,24 @@ func (s *sim) randomStep() {
 
 // drainStep performs one pending event, if any, and reports whether it did.
 func (s *sim) drainStep() bool {
-	pending := len(s.net) + len(s.invals) + len(s.holds)
+	deliverable := len(s.deliverable())
+	failures := 0
+	if s.fail != nil {
+		failures = s.fail.pending()
+	}
+	pending := deliverable + len(s.invals) + len(s.holds) + failures
 	if pending == 0 {
 		return false
 	}
 	switch k := s.rng.IntN(pending); {
-	case k < len(s.net):
+	case k < deliverable:
 		s.deliver()
-	case k < len(s.net)+len(s.invals):
+	case k < deliverable+len(s.invals):
 		s.kernelStep()
-	default:
+	case k < deliverable+len(s.invals)+len(s.holds):
 		s.expireHold()
+	default:
+		s.fail.drainStep(s)
 	}
 	return true
 }
@@ -266,30 +291,72 @@ func (s *sim) write(n NodeID, p PageID) {
 	if s.ver[n][p] != s.writes[p] {
 		s.fatalf("node %d served page %d at version %d, latest is %d: lost update", n, p, s.ver[n][p], s.writes[p])
 	}
-	s.ver[n][p]++
-	s.writes[p]++
+	s.nwrites++
+	s.ver[n][p], s.writes[p] = s.nwrites, s.nwrites
 	s.mapped[n][p] = true
+	if s.fail != nil {
+		s.fail.holder[p] = n
+	}
 }
 
-func (s *sim) deliver() {
-	i := len(s.net) - 1
+// deliverable are the indexes in net of the messages no partition holds
+// back.
+func (s *sim) deliverable() []int {
+	var out []int
+	for i, env := range s.net {
+		if s.fail == nil || !s.fail.held(env.msg) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// deliver delivers a message, if one can be, and reports whether it did. A
+// message for an epoch its receiver has not installed stays on the wire.
+func (s *sim) deliver() bool {
+	idx := s.deliverable()
+	if len(idx) == 0 {
+		return false
+	}
+	i := idx[len(idx)-1]
 	if s.rng.Float64() >= s.cfg.newest {
-		i = s.rng.IntN(len(s.net))
+		i = idx[s.rng.IntN(len(idx))]
 	}
 	env := s.net[i]
-	s.net = slices.Delete(s.net, i, i+1)
 	msg := env.msg
-	s.logf("deliver %v (hop %d)", msg, env.hops)
-	if err := s.ms[msg.To].Step(msg); err != nil {
+	if s.fail != nil && s.fail.intercept(s, msg) {
+		s.net = slices.Delete(s.net, i, i+1)
+		return true
+	}
+	err := s.ms[msg.To].Step(msg)
+	switch {
+	case errors.Is(err, ErrLater):
+		s.logf("not yet: %v", msg)
+		return true
+	case err != nil:
 		s.fatalf("Step: %v", err)
+	}
+	s.net = slices.Delete(s.net, i, i+1)
+	s.logf("deliver %v (hop %d)", msg, env.hops)
+	if e, _ := s.ms[msg.To].Epoch(); msg.Epoch < e {
+		s.logf("  dropped: from epoch %d", msg.Epoch)
+		if msg.Type == MsgPage {
+			s.inFlight[msg.Page]--
+		}
+		return true
 	}
 	if msg.Type == MsgPage {
 		s.inFlight[msg.Page]--
 		s.ver[msg.To][msg.Page] = binary.LittleEndian.Uint64(msg.Data)
+		if s.fail != nil {
+			s.fail.holder[msg.Page] = msg.To
+			s.fail.copies[msg.To][msg.Page] = nil
+		}
 	}
 	if forwarded := s.apply(msg.To, env.hops); msg.Type == MsgRequest && !forwarded {
 		s.maxHops = max(s.maxHops, env.hops)
 	}
+	return true
 }
 
 // kernelStep advances a random pending invalidation by one of its two steps.
@@ -379,6 +446,9 @@ func (s *sim) apply(n NodeID, hops int) (forwarded bool) {
 			}
 			env.msg.Data = binary.LittleEndian.AppendUint64(nil, s.ver[n][msg.Page])
 			s.inFlight[msg.Page]++
+			if s.fail != nil {
+				s.fail.keep(n, msg, s.ver[n][msg.Page])
+			}
 		}
 		s.logf("  send %v", msg)
 		s.net = append(s.net, env)
@@ -390,6 +460,10 @@ func (s *sim) apply(n NodeID, hops int) (forwarded bool) {
 // exists exactly once, either at its one owner or in one MsgPage on the
 // wire, and only the owner's programs use it.
 func (s *sim) check() {
+	if s.fail != nil {
+		s.fail.check(s)
+		return
+	}
 	for p := range s.cfg.pages {
 		var owners []int
 		for n, m := range s.ms {
@@ -420,9 +494,12 @@ func (s *sim) checkQuiescent() {
 		pg := PageID(p)
 		owner := -1
 		for n, m := range s.ms {
-			if m.Owns(pg) {
+			if s.running(NodeID(n)) && m.Owns(pg) {
 				owner = n
 			}
+		}
+		if owner < 0 {
+			s.fatalf("quiescent, but page %d has no owner among the running nodes", p)
 		}
 		if s.ver[owner][p] != s.writes[p] {
 			s.fatalf("page %d: owner %d has version %d after %d writes: lost update", p, owner, s.ver[owner][p], s.writes[p])
@@ -430,21 +507,23 @@ func (s *sim) checkQuiescent() {
 		for n := range s.cfg.nodes {
 			var path []string
 			at := NodeID(n)
+			if !s.running(at) {
+				continue
+			}
 			for !s.ms[at].Owns(pg) {
 				path = append(path, fmt.Sprint(at))
 				if len(path) == s.cfg.nodes {
 					s.fatalf("page %d: hints from node %d do not lead to owner %d: %s", p, n, owner, strings.Join(path, "->"))
 				}
-				at = s.ms[at].Owner(pg)
+				if at = s.ms[at].Owner(pg); at == None || !s.running(at) {
+					s.fatalf("page %d: hints from node %d lead to stopped node %v", p, n, at)
+				}
 			}
 		}
 	}
 }
 
-func (s *sim) totalWrites() uint64 {
-	var sum uint64
-	for _, w := range s.writes {
-		sum += w
-	}
-	return sum
-}
+func (s *sim) totalWrites() uint64 { return s.nwrites }
+
+// running reports whether node n has not crashed or fenced itself.
+func (s *sim) running(n NodeID) bool { return s.fail == nil || s.fail.alive[n] }

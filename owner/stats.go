@@ -14,6 +14,8 @@ type Counters struct {
 	HoldWaits       uint64 // of those, requests that found the page here but inside its hold window
 	Invalidations   uint64 // times local programs were asked to give a page up
 	Reinvalidations uint64 // of those, repeats because a local access came in during one
+	Recoveries      uint64 // epochs installed after a node was lost
+	Promoted        uint64 // pages this node took over from a copy in recovery
 }
 
 // LatencyBuckets are the upper bounds of the fault latency histogram.
@@ -36,6 +38,8 @@ type Stats struct {
 	BytesIn, BytesOut uint64   // page bytes received and sent
 	ProtocolErrors    uint64   // messages from peers that broke the protocol
 	SendErrors        uint64   // messages that could not be sent
+	Syncs             uint64   // msync/fsync calls that made copies
+	StaleMessages     uint64   // messages from an earlier epoch, dropped
 	// FaultLatency counts remote faults by LatencyBuckets, plus one
 	// overflow bucket; FaultLatencySum is their total.
 	FaultLatency    []uint64
@@ -52,6 +56,7 @@ const recentFaults = 4096
 type stats struct {
 	localAccesses, remoteFaults, faultErrors, readaheadDeclined atomic.Uint64
 	bytesIn, bytesOut, protocolErrors, sendErrors               atomic.Uint64
+	syncs, staleMessages                                        atomic.Uint64
 	pagesIn, pagesOut                                           []atomic.Uint64 // by peer
 
 	mu       sync.Mutex
@@ -96,6 +101,8 @@ func (s *stats) snapshot(c Counters) Stats {
 		BytesOut:          s.bytesOut.Load(),
 		ProtocolErrors:    s.protocolErrors.Load(),
 		SendErrors:        s.sendErrors.Load(),
+		Syncs:             s.syncs.Load(),
+		StaleMessages:     s.staleMessages.Load(),
 	}
 	for i := range s.pagesIn {
 		st.PagesIn = append(st.PagesIn, s.pagesIn[i].Load())

@@ -46,6 +46,21 @@ const (
 	// MsgLeftAck answers MsgLeft once the receiver routes around the
 	// sender.
 	MsgLeftAck
+	// MsgReplica is a copy of Page at Version for the receiver to keep, so
+	// that the page survives its owner's death. Data holds the bytes.
+	MsgReplica
+	// MsgReplicaAck says the receiver keeps Page at Version or newer.
+	MsgReplicaAck
+	// MsgRecoverQuery starts recovery for Epoch: the receiver stops
+	// moving pages and answers what it owns and which replicas it keeps.
+	// Data lists the nodes left out of the new epoch (EncodeNodes).
+	MsgRecoverQuery
+	// MsgRecoverReply answers MsgRecoverQuery for Epoch; Data is the
+	// sender's pages (EncodeHoldings).
+	MsgRecoverReply
+	// MsgRecoverInstall ends recovery: Epoch starts with Data, the owner
+	// of every page (EncodeOwnerMap).
+	MsgRecoverInstall
 )
 
 func (t MsgType) String() string {
@@ -70,6 +85,16 @@ func (t MsgType) String() string {
 		return "left"
 	case MsgLeftAck:
 		return "left-ack"
+	case MsgReplica:
+		return "replica"
+	case MsgReplicaAck:
+		return "replica-ack"
+	case MsgRecoverQuery:
+		return "recover-query"
+	case MsgRecoverReply:
+		return "recover-reply"
+	case MsgRecoverInstall:
+		return "recover-install"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }
@@ -81,6 +106,12 @@ type Message struct {
 	From, To  NodeID
 	Page      PageID
 	Requester NodeID
+	// Epoch is the cluster configuration the sender was in: recovery
+	// starts a new one, and page traffic from an older one is dropped.
+	Epoch uint32
+	// Version counts the hand-offs and syncs of Page, in MsgPage,
+	// MsgReplica and MsgReplicaAck: the newest copy has the highest.
+	Version uint64
 	// Data is the page's bytes in MsgPage. The Machine never reads or
 	// writes it; the driver fills it when sending and consumes it when
 	// receiving.
@@ -88,7 +119,7 @@ type Message struct {
 }
 
 func (m Message) String() string {
-	return fmt.Sprintf("%s page=%d %d->%d requester=%d", m.Type, m.Page, m.From, m.To, m.Requester)
+	return fmt.Sprintf("%s page=%d %d->%d requester=%d epoch=%d version=%d", m.Type, m.Page, m.From, m.To, m.Requester, m.Epoch, m.Version)
 }
 
 // ActionKind tells the driver what to do for a page.

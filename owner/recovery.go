@@ -1,0 +1,388 @@
+package owner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Recovery, the driver's part (the pure part is epoch.go). With replicas,
+// a lost peer's pages are not given up: the lowest live member, if the live
+// members are a quorum, freezes every live node into a new epoch, gathers
+// what each owns and keeps copies of, waits until any node left out has had
+// time to fence itself, and installs Plan's owner map everywhere.
+//
+// A node left out may still be alive, cut off by a broken connection or a
+// partition. It cannot hear a quorum (the members that left it out are one,
+// and they disconnect it before they answer), so KeepQuorum tells it to
+// fence itself within half a peer timeout, while the coordinator waits a
+// whole one (NodeConfig.FenceWait) before it installs. Quorum is more than
+// half the members, or exactly half with the lowest member among them, so
+// two groups cut apart can never both recover.
+
+// ErrPageLost is returned for an access to a page that died with its owner,
+// no copy of it left.
+var ErrPageLost = errors.New("the page was lost with its owner")
+
+// ErrFenced is returned for accesses on a node that fenced itself.
+var ErrFenced = errors.New("this node was cut off from the cluster")
+
+// ErrNoQuorum is KeepQuorum's answer when this node hears too few members.
+var ErrNoQuorum = errors.New("this node hears less than a quorum of the cluster")
+
+// recovery is one recovery this node coordinates.
+type recovery struct {
+	epoch   uint32
+	reports map[NodeID][]Holding
+	waiting map[NodeID]bool // members yet to report
+	done    chan struct{}   // closed when none is waiting
+}
+
+// quorumLocked reports whether the members for which up is true (this node
+// always is) are a quorum; mu held.
+func (n *Node) quorumLocked(up func(NodeID) bool) bool {
+	total, alive, lowest := 0, 0, None
+	for id := range NodeID(n.cfg.Nodes) {
+		if !n.members[id] {
+			continue
+		}
+		if lowest == None {
+			lowest = id
+		}
+		total++
+		if id == n.cfg.Self || up(id) {
+			alive++
+		}
+	}
+	return 2*alive > total || 2*alive == total && (lowest == n.cfg.Self || up(lowest))
+}
+
+// coordinatorLocked reports whether this node is to run recovery: it is the
+// lowest live member and the live members are a quorum; mu held.
+func (n *Node) coordinatorLocked() bool {
+	live := func(id NodeID) bool { return !n.dead[id] }
+	for id := range n.cfg.Self {
+		if n.members[id] && live(id) {
+			return false
+		}
+	}
+	return !n.closed && n.quorumLocked(live)
+}
+
+// recoverPagesOf marks peer dead and, if it was a member, has its pages
+// recovered; accesses waiting for them wait for the new owner map. Syncs
+// waiting for a copy on peer fail.
+func (n *Node) recoverPagesOf(peer NodeID) {
+	n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == peer }, fmt.Errorf("node %d: %w", peer, ErrPeerDead))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dead[peer] = true
+	if n.members[peer] {
+		n.startRecoveryLocked()
+	}
+}
+
+// lostMembersLocked reports whether a member is dead, its pages yet to be
+// recovered; mu held.
+func (n *Node) lostMembersLocked() bool {
+	for id, m := range n.members {
+		if m && n.dead[id] {
+			return true
+		}
+	}
+	return false
+}
+
+// startRecoveryLocked has the members recovered after a loss; mu held. One
+// goroutine coordinates at a time, once more for each loss meanwhile.
+func (n *Node) startRecoveryLocked() {
+	n.recoverAgain = true
+	if n.recovering {
+		return
+	}
+	n.recovering = true
+	go func() {
+		for {
+			n.mu.Lock()
+			again := n.recoverAgain
+			n.recoverAgain = false
+			n.recovering = again
+			n.mu.Unlock()
+			if !again {
+				return
+			}
+			if err := n.coordinate(); err != nil {
+				n.log.Error("recovery failed", "err", err)
+			}
+		}
+	}()
+}
+
+// coordinate runs one recovery, if this node is the coordinator.
+func (n *Node) coordinate() error {
+	n.mu.Lock()
+	if !n.coordinatorLocked() || !n.lostMembersLocked() {
+		n.mu.Unlock()
+		return nil
+	}
+	epoch := n.maxEpoch + 1
+	n.maxEpoch = epoch
+	if err := n.m.Freeze(epoch); err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	rec := &recovery{epoch: epoch, reports: map[NodeID][]Holding{n.cfg.Self: n.holdingsLocked()}, waiting: map[NodeID]bool{}, done: make(chan struct{})}
+	var out []NodeID
+	for id := range NodeID(n.cfg.Nodes) {
+		switch {
+		case id == n.cfg.Self || !n.members[id]:
+		case n.dead[id]:
+			out = append(out, id)
+		default:
+			rec.waiting[id] = true
+		}
+	}
+	if len(rec.waiting) == 0 {
+		close(rec.done)
+	}
+	n.recovery = rec
+	n.mu.Unlock()
+
+	n.log.Warn("recovering the pages of lost nodes", "epoch", epoch, "lost", out)
+	for _, id := range out {
+		n.transport.Disconnect(id)
+	}
+	for id := range rec.waiting {
+		query := Message{Type: MsgRecoverQuery, From: n.cfg.Self, To: id, Epoch: epoch, Data: EncodeNodes(out)}
+		if err := n.transport.Send(query); err != nil {
+			n.log.Warn("cannot ask for recovery", "peer", id, "err", err)
+		}
+	}
+	select {
+	case <-rec.done:
+	case <-time.After(n.cfg.FenceWait):
+		n.mu.Lock()
+		var silent []NodeID
+		for id := range rec.waiting {
+			n.dead[id] = true
+			silent = append(silent, id)
+		}
+		n.recoverAgain = true
+		n.mu.Unlock()
+		return fmt.Errorf("epoch %d: nodes %v did not report; recovering without them", epoch, silent)
+	}
+	// A node left out may still run, cut off: by now it has lost its
+	// quorum; give it the time to fence itself before its pages move.
+	time.Sleep(n.cfg.FenceWait)
+	n.mu.Lock()
+	superseded := n.recovery != rec
+	n.recovery = nil
+	n.mu.Unlock()
+	if superseded {
+		return nil
+	}
+	owners := Plan(n.cfg.Pages, rec.reports)
+	install := Message{Type: MsgRecoverInstall, From: n.cfg.Self, Epoch: epoch, Data: EncodeOwnerMap(owners)}
+	for id := range rec.reports {
+		if id == n.cfg.Self {
+			continue
+		}
+		install.To = id
+		if err := n.transport.Send(install); err != nil {
+			n.log.Warn("cannot send the new owner map", "peer", id, "err", err)
+		}
+	}
+	return n.install(epoch, owners)
+}
+
+// holdingsLocked is this node's recovery report: the pages it owns and the
+// copies it keeps of others; mu held.
+func (n *Node) holdingsLocked() []Holding {
+	hs := n.m.Holdings()
+	for p, c := range n.copies {
+		if !n.m.Owns(p) {
+			hs = append(hs, Holding{Page: p, Kind: HoldCopy, Version: c.version})
+		}
+	}
+	return hs
+}
+
+// install starts epoch with owners: promoted pages take their bytes from
+// the copy kept here (zeros, the start content, if there is none), waiting
+// accesses are served, asked again or failed, and messages held back for
+// this epoch are stepped.
+func (n *Node) install(epoch uint32, owners []NodeID) error {
+	n.mu.Lock()
+	promoted := func(p PageID) uint64 {
+		c, ok := n.copies[p]
+		if !ok {
+			clear(n.store.Bytes(p))
+			return 0
+		}
+		copy(n.store.Bytes(p), c.data)
+		return c.version
+	}
+	if err := n.m.Install(epoch, func(p PageID) NodeID { return owners[p] }, promoted); err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	for p, o := range owners {
+		if o == n.cfg.Self {
+			delete(n.copies, PageID(p))
+		}
+	}
+	for id := range n.members {
+		n.members[id] = n.members[id] && !n.dead[id]
+	}
+	for p, w := range n.waiters {
+		switch {
+		case n.m.Lost(p):
+			continue
+		case n.m.Owns(p):
+			for ; w != nil; w = w.next {
+				w.apply(n.store)
+				if w.src != nil {
+					n.wroteLocked(p)
+				}
+				w.done <- nil
+			}
+			delete(n.waiters, p)
+		default:
+			n.m.Access(p)
+		}
+	}
+	n.failWaitersLocked(n.m.Lost, func(p PageID) error { return fmt.Errorf("page %d: %w", p, ErrPageLost) })
+	rd := n.m.Ready()
+	deferred := n.deferred
+	n.deferred = nil
+	n.mu.Unlock()
+	n.send(rd.Messages)
+	for _, msg := range deferred {
+		if err := n.Receive(msg); err != nil {
+			n.log.Warn("message held back for the new epoch", "msg", msg.String(), "err", err)
+		}
+	}
+	n.log.Warn("recovered: new owner map installed", "epoch", epoch)
+	return nil
+}
+
+// deferLocked drops msg if it is from an earlier epoch and holds it back
+// for after Install if it is from one not installed here yet, and reports
+// whether it did either; mu held.
+func (n *Node) deferLocked(msg Message) bool {
+	epoch, frozen := n.m.Epoch()
+	switch {
+	case msg.Epoch < epoch:
+		n.stats.staleMessages.Add(1)
+		return true
+	case msg.Epoch > epoch || frozen:
+		msg.Data = append([]byte(nil), msg.Data...)
+		n.deferred = append(n.deferred, msg)
+		return true
+	}
+	return false
+}
+
+// receiveRecovery handles the recovery messages.
+func (n *Node) receiveRecovery(msg Message) error {
+	switch msg.Type {
+	case MsgRecoverQuery:
+		out, err := DecodeNodes(msg.Data, n.cfg.Nodes)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		if err := n.m.Freeze(msg.Epoch); err != nil {
+			n.mu.Unlock()
+			n.log.Info("stale recovery query", "from", msg.From, "err", err)
+			return nil
+		}
+		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
+		n.recovery = nil // a newer epoch than any this node coordinates
+		for _, id := range out {
+			n.dead[id] = true
+		}
+		report := EncodeHoldings(n.holdingsLocked())
+		n.mu.Unlock()
+		// Cut the nodes left out before answering, so that they lose
+		// their quorum before the coordinator starts to wait for them
+		// to fence.
+		for _, id := range out {
+			n.transport.Disconnect(id)
+		}
+		return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: msg.Epoch, Data: report})
+	case MsgRecoverReply:
+		hs, err := DecodeHoldings(msg.Data, n.cfg.Pages)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		rec := n.recovery
+		if rec == nil || rec.epoch != msg.Epoch || !rec.waiting[msg.From] {
+			return nil // for a recovery given up
+		}
+		rec.reports[msg.From] = hs
+		delete(rec.waiting, msg.From)
+		if len(rec.waiting) == 0 {
+			close(rec.done)
+		}
+	case MsgRecoverInstall:
+		owners, err := DecodeOwnerMap(msg.Data, n.cfg.Pages, n.cfg.Nodes)
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		epoch, frozen := n.m.Epoch()
+		n.mu.Unlock()
+		if !frozen || epoch != msg.Epoch {
+			return nil // superseded by a newer recovery
+		}
+		return n.install(msg.Epoch, owners)
+	}
+	return nil
+}
+
+// KeepQuorum checks every interval that this node hears a quorum of the
+// members, heard telling which peers it heard from lately, until ctx ends.
+// It returns ErrNoQuorum when it does not: the others may then recover the
+// pages held here, so the node must Fence itself at once.
+func (n *Node) KeepQuorum(ctx context.Context, every time.Duration, heard func(NodeID) bool) error {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		n.mu.Lock()
+		ok := n.quorumLocked(func(id NodeID) bool { return !n.dead[id] && heard(id) })
+		n.mu.Unlock()
+		if !ok {
+			return ErrNoQuorum
+		}
+	}
+}
+
+// Fence shuts this node down for good because its peers may give its pages
+// to others: every access fails from now on but the kernel's write-back,
+// whose data is dropped, and every page is taken from local programs.
+func (n *Node) Fence() {
+	n.mu.Lock()
+	n.closed, n.fenced = true, true
+	n.failWaitersLocked(func(PageID) bool { return true }, func(PageID) error { return ErrFenced })
+	var held []PageID
+	for p := range PageID(n.cfg.Pages) {
+		if n.m.Owns(p) {
+			held = append(held, p)
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range held {
+		if err := n.kernel.Invalidate(p); err != nil {
+			n.log.Warn("cannot take page from local programs", "page", p, "err", err)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package owner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Copies of pages (replicas), kept so that a page outlives its owner. With
+// NodeConfig.Replicas R > 0, a node that hands a page on keeps a copy of
+// exactly what it sent, and Sync sends every page written here since its
+// last copy to R peers and waits until they keep it. Recovery (recovery.go)
+// gives a dead node's pages to whoever keeps the newest copy.
+
+// ErrTooFewReplicas is Sync's answer when fewer live peers remain than
+// copies are wanted.
+var ErrTooFewReplicas = errors.New("too few live peers to keep the copies")
+
+// pageCopy is a copy of a page kept here for a peer.
+type pageCopy struct {
+	version uint64
+	data    []byte
+}
+
+// syncCall is one Sync waiting for its copies to be acknowledged.
+type syncCall struct {
+	pending int
+	done    chan error // gets one value: nil when all are kept, or why not
+}
+
+// copyWait is a copy of one page to one peer that a syncCall waits for.
+type copyWait struct {
+	version uint64
+	call    *syncCall
+}
+
+// copyKey names a copy of page on peer.
+type copyKey struct {
+	page PageID
+	peer NodeID
+}
+
+// keepCopyLocked keeps the bytes of page p at version, unless a newer copy
+// is here already; mu held.
+func (n *Node) keepCopyLocked(p PageID, version uint64, data []byte) {
+	c, ok := n.copies[p]
+	if ok && c.version >= version {
+		return
+	}
+	if c.data == nil {
+		c.data = make([]byte, n.cfg.PageSize)
+	}
+	copy(c.data, data)
+	c.version = version
+	n.copies[p] = c
+}
+
+// wroteLocked notes that page p changed here since its last copy; mu held.
+func (n *Node) wroteLocked(p PageID) {
+	if n.cfg.Replicas > 0 {
+		n.dirty[p] = true
+	}
+}
+
+// copyTargetsLocked are the peers that keep the copies this node makes: the
+// next Replicas live members after it, in NodeID order round the ring; mu
+// held.
+func (n *Node) copyTargetsLocked() []NodeID {
+	var out []NodeID
+	for i := 1; i < n.cfg.Nodes && len(out) < n.cfg.Replicas; i++ {
+		if id := NodeID((int(n.cfg.Self) + i) % n.cfg.Nodes); !n.dead[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Sync returns once every page written here since its last copy is kept by
+// Replicas peers, at the version it has now (msync and fsync). A page that
+// left meanwhile needs nothing: its giver kept what it sent.
+func (n *Node) Sync(ctx context.Context) error {
+	if n.cfg.Replicas == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	targets := n.copyTargetsLocked()
+	if len(targets) < n.cfg.Replicas {
+		n.mu.Unlock()
+		return fmt.Errorf("%w: %d of %d", ErrTooFewReplicas, len(targets), n.cfg.Replicas)
+	}
+	call := &syncCall{done: make(chan error, 1)}
+	epoch, _ := n.m.Epoch()
+	var msgs []Message
+	for p := range n.dirty {
+		version, ok := n.m.Sync(p)
+		delete(n.dirty, p)
+		if !ok {
+			continue
+		}
+		data := append([]byte(nil), n.store.Bytes(p)...)
+		for _, to := range targets {
+			msgs = append(msgs, Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: p, Epoch: epoch, Version: version, Data: data})
+			k := copyKey{p, to}
+			n.copyWaits[k] = append(n.copyWaits[k], copyWait{version, call})
+			call.pending++
+		}
+	}
+	n.mu.Unlock()
+	if call.pending == 0 {
+		return nil
+	}
+	for _, msg := range msgs {
+		if err := n.transport.Send(msg); err != nil {
+			n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == msg.To }, err)
+		}
+	}
+	n.stats.syncs.Add(1)
+	timer := time.NewTimer(n.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case err := <-call.done:
+		return err
+	case <-timer.C:
+		err := fmt.Errorf("copies not acknowledged after %v", n.cfg.Timeout)
+		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, err)
+		return <-call.done
+	case <-ctx.Done():
+		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, ctx.Err())
+		return <-call.done
+	}
+}
+
+// failCopyWaits ends the syncs waiting for the matching copies with err.
+func (n *Node) failCopyWaits(match func(copyKey, *syncCall) bool, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k, ws := range n.copyWaits {
+		kept := ws[:0]
+		for _, w := range ws {
+			switch {
+			case !match(k, w.call):
+				kept = append(kept, w)
+			case w.call.pending > 0:
+				w.call.pending = 0
+				w.call.done <- err
+			}
+		}
+		if len(kept) == 0 {
+			delete(n.copyWaits, k)
+		} else {
+			n.copyWaits[k] = kept
+		}
+	}
+}
+
+// receiveReplica keeps a copy a peer sent, and acknowledges it; or notes
+// that a copy is kept.
+func (n *Node) receiveReplica(msg Message) error {
+	if int(msg.Page) >= n.cfg.Pages {
+		return fmt.Errorf("%v: no such page", msg)
+	}
+	n.mu.Lock()
+	if msg.Type == MsgReplicaAck {
+		n.ackCopyLocked(msg)
+		n.mu.Unlock()
+		return nil
+	}
+	if len(msg.Data) != n.cfg.PageSize {
+		n.mu.Unlock()
+		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
+	}
+	if later := n.deferLocked(msg); later {
+		n.mu.Unlock()
+		return nil
+	}
+	if !n.m.Owns(msg.Page) { // an owner has a newer version than any copy
+		n.keepCopyLocked(msg.Page, msg.Version, msg.Data)
+	}
+	n.mu.Unlock()
+	return n.transport.Send(Message{Type: MsgReplicaAck, From: n.cfg.Self, To: msg.From, Page: msg.Page, Epoch: msg.Epoch, Version: msg.Version})
+}
+
+// ackCopyLocked counts an acknowledged copy for the syncs waiting for it;
+// mu held.
+func (n *Node) ackCopyLocked(msg Message) {
+	k := copyKey{msg.Page, msg.From}
+	ws := n.copyWaits[k][:0]
+	for _, w := range n.copyWaits[k] {
+		switch {
+		case w.version > msg.Version:
+			ws = append(ws, w)
+		case w.call.pending > 0:
+			if w.call.pending--; w.call.pending == 0 {
+				w.call.done <- nil
+			}
+		}
+	}
+	if len(ws) == 0 {
+		delete(n.copyWaits, k)
+	} else {
+		n.copyWaits[k] = ws
+	}
+}
