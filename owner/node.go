@@ -44,7 +44,7 @@ type NodeConfig struct {
 	// fence itself: at least KeepQuorum's half peer timeout, plus the
 	// time to take every page from local programs.
 	FenceWait time.Duration
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Node drives one node's Machine: FUSE handlers call ReadAt and WriteAt,
@@ -137,10 +137,10 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	}
 	return &Node{
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
-		copies:    make(map[PageID]pageCopy),
-		dirty:     make(map[PageID]bool),
-		copyWaits: make(map[copyKey][]copyWait),
-		members:   members,
+		copies:       make(map[PageID]pageCopy),
+		dirty:        make(map[PageID]bool),
+		copyWaits:    make(map[copyKey][]copyWait),
+		members:      members,
 		m:            NewMachine(cfg.Config),
 		waiters:      make(map[PageID]*waiter),
 		dead:         make([]bool, cfg.Nodes),

@@ -75,11 +75,11 @@ func replayFailSeed(seed int64) string {
 type simCopy struct{ version, write uint64 }
 
 type simFailures struct {
-	left   int      // failures still to come
-	alive  []bool   // running: not crashed, not fenced
-	cut    []bool   // cut off from the nodes not cut; cleared at heal
+	left   int          // failures still to come
+	alive  []bool       // running: not crashed, not fenced
+	cut    []bool       // cut off from the nodes not cut; cleared at heal
 	copies [][]*simCopy // copies[n][p], nil if none
-	holder []NodeID // per page: the node whose store or copy has its latest write
+	holder []NodeID     // per page: the node whose store or copy has its latest write
 	rec    *simRecovery
 	epoch  uint32 // the highest epoch any recovery started
 	// recoveries counts installs completed on every live node.
@@ -412,4 +412,3 @@ func (f *simFailures) check(s *sim) {
 		}
 	}
 }
-
