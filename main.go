@@ -86,7 +86,8 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.IntFlag{Name: "block", Value: 1, Usage: "`B` aligned consecutive pages migrate together (a power of two dividing the page count)"},
 			&cli.DurationFlag{Name: "hold", Value: time.Millisecond, Usage: "keep a page that arrived at least this long before giving it away (0: at once)"},
 			&cli.IntFlag{Name: "prefetch", Usage: "when accesses walk forward, fetch `N` blocks ahead (0: only what is touched)"},
-			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long"},
+			&cli.IntFlag{Name: "replicas", Usage: "keep copies of each page on `R` other nodes, so that a node's death loses only writes since its last hand-off or sync"},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "fail a fault with EIO (SIGBUS) after this long (with --replicas: at least 2 x --peer-timeout + 5s)"},
 			&cli.DurationFlag{Name: "join-timeout", Value: 60 * time.Second, Usage: "how long to wait for the peers at start"},
 			&cli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "declare a peer dead after this long without hearing from it (0: never)"},
 			&cli.DurationFlag{Name: "leave-timeout", Value: time.Minute, Usage: "on SIGTERM or umount, how long to hand the pages held here to the other nodes"},
@@ -141,6 +142,10 @@ func mount(c *cli.Context) error {
 	}
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
+	replicas, timeout, err := replicaSettings(c, len(members))
+	if err != nil {
+		return err
+	}
 
 	fsys := fs.New(fs.Config{
 		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize, Block: block,
@@ -167,7 +172,7 @@ func mount(c *cli.Context) error {
 	}
 	log.Info("joining", "self", self, "members", members, "pages", npages)
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
-		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Block: block, Members: members},
+		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
@@ -190,15 +195,23 @@ func mount(c *cli.Context) error {
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block},
 		PageSize:   unit,
 		HoldWindow: c.Duration("hold"),
-		Timeout:    c.Duration("timeout"),
+		Timeout:    timeout,
 		Prefetch:   c.Int("prefetch"),
+		Replicas:   replicas,
+		FenceWait:  c.Duration("peer-timeout"),
 		Logger:     log,
 	}, transport, store, fsys)
 	if err := fsys.Mount(node); err != nil {
 		return err
 	}
-	fenced := make(chan time.Duration, 1)
-	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Fenced: func(d time.Duration) { fenced <- d }})
+	fenced := make(chan error, 2)
+	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Fenced: func(paused time.Duration) {
+		fenced <- fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
+			paused.Round(time.Millisecond), c.Duration("peer-timeout"))
+	}})
+	if replicas > 0 {
+		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
+	}
 	if metricsListener != nil {
 		serveMetrics(metricsListener, node, members, log)
 	}
@@ -217,17 +230,53 @@ func mount(c *cli.Context) error {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
 		leave(node, len(members), c.Duration("leave-timeout"), log)
-	case paused := <-fenced:
+	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
-		// its pages must not be served again. Fail what waits and go.
-		node.Close()
+		// its pages must not be served again. Take them from the local
+		// programs, fail what waits, and go.
+		log.Error("fencing this node", "err", err)
+		node.Fence()
 		if err := fsys.Unmount(); err != nil {
 			log.Error("unmount", "err", err)
 		}
-		return fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
-			paused.Round(time.Millisecond), c.Duration("peer-timeout"))
+		return err
 	}
 	return nil
+}
+
+// replicaSettings checks --replicas against the cluster and gives the fault
+// timeout: with copies, a fault on a dead node's page waits for its
+// recovery, which takes up to two peer timeouts.
+func replicaSettings(c *cli.Context, nodes int) (replicas int, timeout time.Duration, err error) {
+	replicas, timeout = c.Int("replicas"), c.Duration("timeout")
+	peerTimeout := c.Duration("peer-timeout")
+	switch {
+	case replicas == 0:
+		return 0, timeout, nil
+	case replicas < 0 || replicas > nodes-1:
+		return 0, 0, fmt.Errorf("--replicas %d: want 0 to %d, the number of other nodes", replicas, nodes-1)
+	case peerTimeout == 0:
+		return 0, 0, errors.New("--replicas needs --peer-timeout: without it a dead node is never noticed")
+	}
+	least := 2*peerTimeout + 5*time.Second
+	if !c.IsSet("timeout") {
+		return replicas, max(timeout, least), nil
+	}
+	if timeout < least {
+		return 0, 0, fmt.Errorf("--timeout %v is too short with --replicas: a fault on a dead node's page waits for recovery, up to 2 x --peer-timeout; use at least %v", timeout, least)
+	}
+	return replicas, timeout, nil
+}
+
+// keepQuorum fences this node when it cannot hear a quorum of the cluster
+// for half a peer timeout: the others may then recover its pages, which
+// they do only after a whole peer timeout.
+func keepQuorum(ctx context.Context, node *owner.Node, t *dsmnet.TCP, peerTimeout time.Duration, fenced chan<- error) {
+	lease := peerTimeout / 2
+	heard := func(id owner.NodeID) bool { return time.Since(t.LastHeard(id)) < lease }
+	if err := node.KeepQuorum(ctx, peerTimeout/8, heard); err != nil {
+		fenced <- fmt.Errorf("%w for %v: the others may recover the pages held here, so this node stops", err, lease)
+	}
 }
 
 func ownersCommand() *cli.Command {

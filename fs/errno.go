@@ -24,6 +24,11 @@ func (f *FS) errno(op string, off int64, err error) syscall.Errno {
 	case errors.Is(err, owner.ErrPeerDead):
 		f.log.Warn(op+" failed: the page's owner is dead", "offset", off)
 		return syscall.EIO
+	case errors.Is(err, owner.ErrPageLost):
+		f.log.Warn(op+" failed: the page died with its owner, no copy left", "offset", off)
+		return syscall.EIO
+	case errors.Is(err, owner.ErrFenced):
+		return syscall.EIO // logged once, when the node fenced itself
 	case errors.Is(err, owner.ErrLockServerLost):
 		f.log.Warn(op+" failed", "offset", off, "err", err)
 		return syscall.ENOLCK

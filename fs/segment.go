@@ -86,9 +86,13 @@ func (s *segmentNode) Write(ctx context.Context, fh fusefs.FileHandle, data []by
 	return uint32(n), 0
 }
 
-// Fsync has nothing to do: the daemon's store is the authoritative copy
-// once the kernel has written dirty pages back, which it did before this.
+// Fsync (and msync with MS_SYNC) comes after the kernel wrote the dirty
+// pages back; with --replicas it returns once copies of them are kept on
+// the peers, so that they survive this node.
 func (s *segmentNode) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
+	if err := s.fs.node.Sync(ctx); err != nil {
+		return s.fs.errno("fsync", 0, err)
+	}
 	return 0
 }
 

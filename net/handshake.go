@@ -18,7 +18,8 @@ type Hello struct {
 	Name     string   `json:"name"`
 	PageSize int      `json:"page_size"`
 	Pages    int      `json:"pages"`
-	Block    int      `json:"block"` // pages that migrate together
+	Block    int      `json:"block"`    // pages that migrate together
+	Replicas int      `json:"replicas"` // copies kept of each page
 	Members  []string `json:"members"`
 	// Auth says this node requires the shared secret; Nonce is fresh for
 	// each connection, for the proof (see auth.go).
@@ -55,6 +56,8 @@ func (h Hello) check(peer Hello) error {
 		return bad("has %d pages, we have %d", peer.Pages, h.Pages)
 	case peer.Block != h.Block:
 		return bad("migrates blocks of %d pages, we migrate %d", peer.Block, h.Block)
+	case peer.Replicas != h.Replicas:
+		return bad("keeps %d copies of each page (--replicas), we keep %d", peer.Replicas, h.Replicas)
 	case !slices.Equal(peer.Members, h.Members):
 		return bad("has members %s, we have %s%s%s", list(peer.Members), list(h.Members),
 			only("it", peer.Members, h.Members), only("we", h.Members, peer.Members))

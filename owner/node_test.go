@@ -89,6 +89,13 @@ func newCluster(t *testing.T, n, npages int, hold time.Duration) *cluster {
 }
 
 func newClusterPrefetch(t *testing.T, n, npages int, hold time.Duration, prefetch int) *cluster {
+	return newClusterWith(t, n, npages, func(cfg *owner.NodeConfig) {
+		cfg.HoldWindow, cfg.Prefetch = hold, prefetch
+	})
+}
+
+// newClusterWith is a cluster of n nodes whose configuration set changes.
+func newClusterWith(t *testing.T, n, npages int, set func(*owner.NodeConfig)) *cluster {
 	c := &cluster{net: dsmnet.NewInmem(n, 1)}
 	for i := range n {
 		store, err := pages.New(npages, pageSize)
@@ -98,13 +105,13 @@ func newClusterPrefetch(t *testing.T, n, npages int, hold time.Duration, prefetc
 		t.Cleanup(func() { store.Close() })
 		k := newFakeKernel(npages)
 		id := owner.NodeID(i)
-		k.node = owner.NewNode(owner.NodeConfig{
-			Config:     owner.Config{Self: id, Nodes: n, Pages: npages},
-			PageSize:   pageSize,
-			HoldWindow: hold,
-			Timeout:    20 * time.Second,
-			Prefetch:   prefetch,
-		}, c.net.Transport(id), store, k)
+		cfg := owner.NodeConfig{
+			Config:   owner.Config{Self: id, Nodes: n, Pages: npages},
+			PageSize: pageSize,
+			Timeout:  20 * time.Second,
+		}
+		set(&cfg)
+		k.node = owner.NewNode(cfg, c.net.Transport(id), store, k)
 		c.net.Attach(id, k.node.Receive)
 		c.nodes = append(c.nodes, k.node)
 		c.kernels = append(c.kernels, k)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -143,7 +145,8 @@ func (n *Node) coordinate() error {
 			rec.waiting[id] = true
 		}
 	}
-	if len(rec.waiting) == 0 {
+	asked := slices.Collect(maps.Keys(rec.waiting))
+	if len(asked) == 0 {
 		close(rec.done)
 	}
 	n.recovery = rec
@@ -153,7 +156,7 @@ func (n *Node) coordinate() error {
 	for _, id := range out {
 		n.transport.Disconnect(id)
 	}
-	for id := range rec.waiting {
+	for _, id := range asked {
 		query := Message{Type: MsgRecoverQuery, From: n.cfg.Self, To: id, Epoch: epoch, Data: EncodeNodes(out)}
 		if err := n.transport.Send(query); err != nil {
 			n.log.Warn("cannot ask for recovery", "peer", id, "err", err)
