@@ -480,6 +480,7 @@ func printStats(w io.Writer, r fs.StatsReport) {
 	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
 	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
+	fmt.Fprintf(tw, "replicas\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
 	tw.Flush()
 }
 
@@ -790,6 +791,10 @@ var metricCounters = []counterMetric{
 	counter("reinvalidations_total", "Invalidations repeated because a local access came in during one.", func(s owner.Stats) uint64 { return s.Reinvalidations }),
 	counter("protocol_errors_total", "Messages from peers that broke the protocol.", func(s owner.Stats) uint64 { return s.ProtocolErrors }),
 	counter("send_errors_total", "Messages that could not be sent.", func(s owner.Stats) uint64 { return s.SendErrors }),
+	counter("syncs_total", "fsync and msync calls that made copies of pages (--replicas).", func(s owner.Stats) uint64 { return s.Syncs }),
+	counter("recoveries_total", "New owner maps installed after nodes were lost (--replicas).", func(s owner.Stats) uint64 { return s.Recoveries }),
+	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
+	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.StaleMessages }),
 }
 
 var (

@@ -13,7 +13,8 @@ import (
 const clusterQueryTimeout = 2 * time.Second
 
 // ownersText is `.owners`: this node's view, one line per run of pages with
-// the same owner.
+// the same owner. Pages that died with their owner, no copy left, show as
+// owner `-`.
 func (f *FS) ownersText(context.Context) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# dsmfs owners: pages=%d page_size=%d nodes=%d self=%d\n",
@@ -21,6 +22,10 @@ func (f *FS) ownersText(context.Context) []byte {
 	dead := f.node.Dead()
 	for _, r := range f.node.Owners() {
 		first, last := f.kernelPages(r)
+		if r.Owner == owner.None {
+			fmt.Fprintf(&b, "%d-%d - lost\n", first, last)
+			continue
+		}
 		mark := ""
 		if dead[r.Owner] {
 			mark = " dead"

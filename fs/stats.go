@@ -35,6 +35,11 @@ type StatsReport struct {
 	Reinvalidations   uint64 `json:"reinvalidations"`
 	ProtocolErrors    uint64 `json:"protocol_errors"`
 	SendErrors        uint64 `json:"send_errors"`
+
+	Syncs         uint64 `json:"syncs"`
+	Recoveries    uint64 `json:"recoveries"`
+	Promoted      uint64 `json:"pages_promoted"`
+	StaleMessages uint64 `json:"stale_messages"`
 }
 
 // PeerStats is the traffic with one peer, in blocks (protocol pages).
@@ -56,6 +61,7 @@ func (f *FS) statsText(context.Context) []byte {
 		RequestsForwarded: st.Forwarded, RequestsQueued: st.Queued, HoldWaits: st.HoldWaits,
 		Invalidations: st.Invalidations, Reinvalidations: st.Reinvalidations,
 		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
+		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.StaleMessages,
 		Peers: []PeerStats{},
 	}
 	for id := range st.PagesIn {
