@@ -7,6 +7,9 @@
  *
  *   write PATH OFFSET COUNT SEED   store pattern(i, SEED) at every i in range
  *   check PATH OFFSET COUNT SEED   verify that pattern
+ *   write-sync PATH OFFSET COUNT SEED
+ *                                  write, then msync(MS_SYNC) the pages
+ *   check-zero PATH OFFSET COUNT   verify that every byte in range is 0
  *   set PATH OFFSET VALUE...       store longs at OFFSET, OFFSET+8, ...
  *   get PATH OFFSET                print the long at OFFSET
  *   list-build PATH N              linked list of N nodes, head at offset 0
@@ -190,6 +193,44 @@ static int cmd_check(uint64_t off, uint64_t count, uint64_t seed)
 		fail(1, "%llu of %llu bytes differ", (unsigned long long)bad,
 		     (unsigned long long)count);
 	printf("checked %llu bytes\n", (unsigned long long)count);
+	return 0;
+}
+
+/* write, then msync(MS_SYNC) the pages the range touches: with --replicas,
+ * msync returns only once they have copies on other nodes. */
+static int cmd_write_sync(uint64_t off, uint64_t count, uint64_t seed)
+{
+	uint64_t first = off / PAGE * PAGE;
+
+	need_range(off, count);
+	for (uint64_t i = off; i < off + count; i++)
+		seg[i] = pattern(i, seed);
+	if (msync(seg + first, off + count - first, MS_SYNC) < 0)
+		fail(1, "msync %llu+%llu: %s", (unsigned long long)first,
+		     (unsigned long long)(off + count - first), strerror(errno));
+	printf("wrote and synced %llu bytes\n", (unsigned long long)count);
+	return 0;
+}
+
+static int cmd_check_zero(uint64_t off, uint64_t count)
+{
+	uint64_t bad = 0;
+
+	need_range(off, count);
+	for (uint64_t i = off; i < off + count; i++) {
+		uint8_t got = seg[i];
+
+		if (got == 0)
+			continue;
+		if (++bad <= 5)
+			fprintf(stderr, "offset %llu (page %llu): got %02x want 00\n",
+				(unsigned long long)i,
+				(unsigned long long)(i / PAGE), got);
+	}
+	if (bad)
+		fail(1, "%llu of %llu bytes are not zero", (unsigned long long)bad,
+		     (unsigned long long)count);
+	printf("checked %llu zero bytes\n", (unsigned long long)count);
 	return 0;
 }
 
@@ -409,7 +450,8 @@ static int cmd_hold(long seconds)
 __attribute__((noreturn))
 static void usage(void)
 {
-	fail(2, "usage: dsmprog write|check PATH OFFSET COUNT SEED | "
+	fail(2, "usage: dsmprog write|check|write-sync PATH OFFSET COUNT SEED | "
+	     "check-zero PATH OFFSET COUNT | "
 	     "set PATH OFFSET VALUE... | get PATH OFFSET | "
 	     "list-build|list-walk PATH N | "
 	     "atomic-incr|spin-incr PATH OFFSET N [PARTIES] | mp-init PATH | "
@@ -428,6 +470,10 @@ int main(int argc, char **argv)
 		return cmd_write(num(argv[3]), num(argv[4]), num(argv[5]));
 	if (argc == 6 && !strcmp(cmd, "check"))
 		return cmd_check(num(argv[3]), num(argv[4]), num(argv[5]));
+	if (argc == 6 && !strcmp(cmd, "write-sync"))
+		return cmd_write_sync(num(argv[3]), num(argv[4]), num(argv[5]));
+	if (argc == 5 && !strcmp(cmd, "check-zero"))
+		return cmd_check_zero(num(argv[3]), num(argv[4]));
 	if (argc >= 5 && !strcmp(cmd, "set")) {
 		uint64_t off = num(argv[3]);
 
