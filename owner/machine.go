@@ -18,6 +18,9 @@ type Config struct {
 	// before the next request for it is served, so that each visit of a
 	// contended page does useful work. The driver times the window.
 	Hold bool
+	// Rejoin starts a node restarted into a running cluster: it holds
+	// no page and waits, frozen, for the epoch that makes it a member.
+	Rejoin bool
 }
 
 // InitialOwner is the node that owns page p at start: node i of n owns
@@ -68,10 +71,11 @@ func NewMachine(cfg Config) *Machine {
 		o := InitialOwner(PageID(i), cfg.Nodes, cfg.Pages)
 		ps := &m.pages[i]
 		ps.prob, ps.next, ps.peer = o, None, None
-		if o == cfg.Self {
+		if o == cfg.Self && !cfg.Rejoin {
 			ps.phase = owned
 		}
 	}
+	m.frozen = cfg.Rejoin
 	return m
 }
 

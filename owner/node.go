@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -44,7 +45,11 @@ type NodeConfig struct {
 	// fence itself: at least KeepQuorum's half peer timeout, plus the
 	// time to take every page from local programs.
 	FenceWait time.Duration
-	Logger    *slog.Logger
+	// Live, for a node restarted into a running cluster (Config.Rejoin),
+	// are the members alive when it connected; it asks them to take it
+	// back with Rejoin.
+	Live   []NodeID
+	Logger *slog.Logger
 }
 
 // Node drives one node's Machine: FUSE handlers call ReadAt and WriteAt,
@@ -91,6 +96,7 @@ type Node struct {
 	dirty                    map[PageID]bool
 	copyWaits                map[copyKey][]copyWait
 	members                  []bool
+	nextMembers              []bool // the members of the epoch being recovered into
 	deferred                 []Message
 	maxEpoch                 uint32
 	recovery                 *recovery
@@ -131,9 +137,17 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 	if log == nil {
 		log = slog.Default()
 	}
-	members := make([]bool, cfg.Nodes)
+	members, dead := make([]bool, cfg.Nodes), make([]bool, cfg.Nodes)
 	for i := range members {
 		members[i] = true
+	}
+	if cfg.Rejoin {
+		// Not a member itself until the epoch that takes it back, so
+		// it coordinates nothing before; its quorum is of the others.
+		for i := range members {
+			live := slices.Contains(cfg.Live, NodeID(i))
+			members[i], dead[i] = live && NodeID(i) != cfg.Self, !live
+		}
 	}
 	return &Node{
 		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
@@ -143,7 +157,7 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		members:      members,
 		m:            NewMachine(cfg.Config),
 		waiters:      make(map[PageID]*waiter),
-		dead:         make([]bool, cfg.Nodes),
+		dead:         dead,
 		leavingPeers: make([]bool, cfg.Nodes),
 		queries:      make(map[PageID]*ownersQuery),
 		lockCalls:    make(map[uint64]*lockCall),
@@ -367,7 +381,7 @@ func (n *Node) Receive(msg Message) error {
 		return n.receiveLeave(msg)
 	case MsgReplica, MsgReplicaAck:
 		return n.receiveReplica(msg)
-	case MsgRecoverQuery, MsgRecoverReply, MsgRecoverInstall:
+	case MsgRecoverQuery, MsgRecoverReply, MsgRecoverInstall, MsgJoin:
 		return n.receiveRecovery(msg)
 	}
 	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {

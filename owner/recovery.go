@@ -69,10 +69,10 @@ func (n *Node) coordinatorLocked() bool {
 			return false
 		}
 	}
-	return !n.closed && n.quorumLocked(live)
+	return !n.closed && n.members[n.cfg.Self] && n.quorumLocked(live)
 }
 
-// recoverPagesOf marks peer dead and, if it was a member, has its pages
+// recoverPagesOf marks peer dead and, if it is a member, has its pages
 // recovered; accesses waiting for them wait for the new owner map. Syncs
 // waiting for a copy on peer fail.
 func (n *Node) recoverPagesOf(peer NodeID) {
@@ -85,11 +85,12 @@ func (n *Node) recoverPagesOf(peer NodeID) {
 	}
 }
 
-// lostMembersLocked reports whether a member is dead, its pages yet to be
-// recovered; mu held.
-func (n *Node) lostMembersLocked() bool {
+// membersChangedLocked reports whether the live nodes are not the members:
+// a member died, its pages yet to be recovered, or a restarted node asks to
+// rejoin; mu held.
+func (n *Node) membersChangedLocked() bool {
 	for id, m := range n.members {
-		if m && n.dead[id] {
+		if m == n.dead[id] {
 			return true
 		}
 	}
@@ -124,7 +125,7 @@ func (n *Node) startRecoveryLocked() {
 // coordinate runs one recovery, if this node is the coordinator.
 func (n *Node) coordinate() error {
 	n.mu.Lock()
-	if !n.coordinatorLocked() || !n.lostMembersLocked() {
+	if !n.coordinatorLocked() || !n.membersChangedLocked() {
 		n.mu.Unlock()
 		return nil
 	}
@@ -135,14 +136,20 @@ func (n *Node) coordinate() error {
 		return err
 	}
 	rec := &recovery{epoch: epoch, reports: map[NodeID][]Holding{n.cfg.Self: n.holdingsLocked()}, waiting: map[NodeID]bool{}, done: make(chan struct{})}
-	var out []NodeID
+	// The new epoch's members are the live nodes: members that did not
+	// die, and restarted nodes that asked to rejoin.
+	var out, next []NodeID
+	n.nextMembers = make([]bool, n.cfg.Nodes)
 	for id := range NodeID(n.cfg.Nodes) {
 		switch {
-		case id == n.cfg.Self || !n.members[id]:
-		case n.dead[id]:
+		case n.dead[id] && n.members[id]:
 			out = append(out, id)
-		default:
-			rec.waiting[id] = true
+		case !n.dead[id]:
+			next = append(next, id)
+			n.nextMembers[id] = true
+			if id != n.cfg.Self {
+				rec.waiting[id] = true
+			}
 		}
 	}
 	asked := slices.Collect(maps.Keys(rec.waiting))
@@ -152,12 +159,12 @@ func (n *Node) coordinate() error {
 	n.recovery = rec
 	n.mu.Unlock()
 
-	n.log.Warn("recovering the pages of lost nodes", "epoch", epoch, "lost", out)
+	n.log.Warn("new epoch: recovering the pages of lost members, taking in restarted ones", "epoch", epoch, "lost", out, "members", next)
 	for _, id := range out {
 		n.transport.Disconnect(id)
 	}
 	for _, id := range asked {
-		query := Message{Type: MsgRecoverQuery, From: n.cfg.Self, To: id, Epoch: epoch, Data: EncodeNodes(out)}
+		query := Message{Type: MsgRecoverQuery, From: n.cfg.Self, To: id, Epoch: epoch, Data: EncodeNodes(next)}
 		if err := n.transport.Send(query); err != nil {
 			n.log.Warn("cannot ask for recovery", "peer", id, "err", err)
 		}
@@ -175,9 +182,12 @@ func (n *Node) coordinate() error {
 		n.mu.Unlock()
 		return fmt.Errorf("epoch %d: nodes %v did not report; recovering without them", epoch, silent)
 	}
-	// A node left out may still run, cut off: by now it has lost its
-	// quorum; give it the time to fence itself before its pages move.
-	time.Sleep(n.cfg.FenceWait)
+	if len(out) > 0 {
+		// A node left out may still run, cut off: by now it has lost
+		// its quorum; give it the time to fence itself before its
+		// pages move.
+		time.Sleep(n.cfg.FenceWait)
+	}
 	n.mu.Lock()
 	superseded := n.recovery != rec
 	n.recovery = nil
@@ -235,9 +245,7 @@ func (n *Node) install(epoch uint32, owners []NodeID) error {
 			delete(n.copies, PageID(p))
 		}
 	}
-	for id := range n.members {
-		n.members[id] = n.members[id] && !n.dead[id]
-	}
+	n.members, n.nextMembers = n.nextMembers, nil
 	for p, w := range n.waiters {
 		switch {
 		case n.m.Lost(p):
@@ -291,7 +299,7 @@ func (n *Node) deferLocked(msg Message) bool {
 func (n *Node) receiveRecovery(msg Message) error {
 	switch msg.Type {
 	case MsgRecoverQuery:
-		out, err := DecodeNodes(msg.Data, n.cfg.Nodes)
+		next, err := DecodeNodes(msg.Data, n.cfg.Nodes)
 		if err != nil {
 			return err
 		}
@@ -303,8 +311,16 @@ func (n *Node) receiveRecovery(msg Message) error {
 		}
 		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
 		n.recovery = nil // a newer epoch than any this node coordinates
-		for _, id := range out {
-			n.dead[id] = true
+		n.nextMembers = make([]bool, n.cfg.Nodes)
+		for _, id := range next {
+			n.nextMembers[id], n.dead[id] = true, false
+		}
+		var out []NodeID
+		for id := range NodeID(n.cfg.Nodes) {
+			if n.members[id] && !n.nextMembers[id] {
+				out = append(out, id)
+				n.dead[id] = true
+			}
 		}
 		report := EncodeHoldings(n.holdingsLocked())
 		n.mu.Unlock()
@@ -343,8 +359,52 @@ func (n *Node) receiveRecovery(msg Message) error {
 			return nil // superseded by a newer recovery
 		}
 		return n.install(msg.Epoch, owners)
+	case MsgJoin:
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.members[msg.From] {
+			return fmt.Errorf("%v: a member cannot join", msg)
+		}
+		n.log.Info("restarted node asks to rejoin", "peer", msg.From)
+		n.dead[msg.From] = false
+		n.startRecoveryLocked()
 	}
 	return nil
+}
+
+// Rejoin asks the live members to take this restarted node back; it then
+// waits, holding no page, for the epoch that makes it a member.
+func (n *Node) Rejoin() {
+	for _, id := range n.cfg.Live {
+		if id == n.cfg.Self {
+			continue
+		}
+		if err := n.transport.Send(Message{Type: MsgJoin, From: n.cfg.Self, To: id}); err != nil {
+			n.log.Warn("cannot ask to rejoin", "peer", id, "err", err)
+		}
+	}
+}
+
+// Live are the nodes alive now, members or rejoining, this one included.
+func (n *Node) Live() []NodeID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []NodeID
+	for id := range NodeID(n.cfg.Nodes) {
+		if id == n.cfg.Self || !n.dead[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// CanRejoin reports whether node id may come back: it is no member any more
+// (its death was recovered, or it left) and the cluster keeps copies, so
+// that no page was left pointing at it.
+func (n *Node) CanRejoin(id NodeID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg.Replicas > 0 && id != n.cfg.Self && !n.members[id] && !n.closed
 }
 
 // KeepQuorum checks every interval that this node hears a quorum of the

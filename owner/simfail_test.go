@@ -75,13 +75,15 @@ func replayFailSeed(seed int64) string {
 type simCopy struct{ version, write uint64 }
 
 type simFailures struct {
-	left   int          // failures still to come
-	alive  []bool       // running: not crashed, not fenced
-	cut    []bool       // cut off from the nodes not cut; cleared at heal
-	copies [][]*simCopy // copies[n][p], nil if none
-	holder []NodeID     // per page: the node whose store or copy has its latest write
-	rec    *simRecovery
-	epoch  uint32 // the highest epoch any recovery started
+	left     int          // failures still to come
+	restarts int          // restarts still to come
+	joining  []bool       // restarted, not yet installed an epoch
+	alive    []bool       // running: not crashed, not fenced
+	cut      []bool       // cut off from the nodes not cut; cleared at heal
+	copies   [][]*simCopy // copies[n][p], nil if none
+	holder   []NodeID     // per page: the node whose store or copy has its latest write; None once it died
+	rec      *simRecovery
+	epoch    uint32 // the highest epoch any recovery started
 	// recoveries counts installs completed on every live node.
 	recoveries int
 }
@@ -97,8 +99,9 @@ type simRecovery struct {
 }
 
 func newSimFailures(cfg simConfig) *simFailures {
-	f := &simFailures{left: cfg.failures, holder: make([]NodeID, cfg.pages)}
+	f := &simFailures{left: cfg.failures, restarts: cfg.failures, holder: make([]NodeID, cfg.pages)}
 	for range cfg.nodes {
+		f.joining = append(f.joining, false)
 		f.alive = append(f.alive, true)
 		f.cut = append(f.cut, false)
 		f.copies = append(f.copies, make([]*simCopy, cfg.pages))
@@ -132,6 +135,8 @@ func (f *simFailures) randomStep(s *sim) bool {
 	switch r := s.rng.IntN(20); {
 	case r == 0 && f.left > 0:
 		return f.crashOrCut(s)
+	case r == 1 && f.restarts > 0:
+		return f.restart(s)
 	case r < 8:
 		return f.sync(s)
 	}
@@ -185,6 +190,33 @@ func (f *simFailures) stop(s *sim, n NodeID) {
 	clear(f.copies[n])
 	s.invals = slices.DeleteFunc(s.invals, func(iv invalidation) bool { return iv.node == n })
 	s.holds = slices.DeleteFunc(s.holds, func(h nodePage) bool { return h.node == n })
+}
+
+// restart brings a stopped node back as a new process holding nothing,
+// which asks to rejoin: the next recovery takes it in.
+func (f *simFailures) restart(s *sim) bool {
+	var stopped []NodeID
+	for n := range NodeID(s.cfg.nodes) {
+		if !f.alive[n] && !f.cut[n] {
+			stopped = append(stopped, n)
+		}
+	}
+	if len(stopped) == 0 {
+		return false
+	}
+	n := stopped[s.rng.IntN(len(stopped))]
+	f.restarts--
+	s.logf("node %d restarts and asks to rejoin", n)
+	s.ms[n] = NewMachine(Config{Self: n, Nodes: s.cfg.nodes, Pages: s.cfg.pages, Hold: s.cfg.hold, Rejoin: true})
+	clear(s.ver[n])
+	for p, h := range f.holder {
+		if h == n {
+			f.holder[p] = None // the bytes died with the old process
+		}
+	}
+	f.alive[n], f.joining[n] = true, true
+	f.startRecovery(s)
+	return true
 }
 
 // fenceOne fences a cut-off node: its lease ran out.
@@ -291,7 +323,7 @@ func (f *simFailures) install(s *sim, n NodeID, rec *simRecovery) {
 			c = &simCopy{}
 		}
 		if c.write != s.writes[p] {
-			if f.live(f.holder[p]) {
+			if h := f.holder[p]; h != None && f.live(h) {
 				s.fatalf("node %d promotes page %d at write %d, but node %d holding write %d runs", n, p, c.write, f.holder[p], s.writes[p])
 			}
 			s.logf("page %d rolls back from write %d to %d: node %d holding it failed", p, s.writes[p], c.write, f.holder[p])
@@ -305,6 +337,7 @@ func (f *simFailures) install(s *sim, n NodeID, rec *simRecovery) {
 		s.fatalf("node %d: %v", n, err)
 	}
 	s.logf("node %d installs epoch %d", n, rec.epoch)
+	f.joining[n] = false
 	for p := range PageID(s.cfg.pages) {
 		if rec.owners[p] == n {
 			f.copies[n][p] = nil
@@ -371,9 +404,14 @@ func (f *simFailures) intercept(s *sim, msg Message) bool {
 		}
 		return true
 	case msg.Type == MsgReplica:
+		// As the driver's deferLocked: an earlier epoch's copy is
+		// dropped, one for an epoch not installed yet waits.
 		m := s.ms[msg.To]
 		c := f.copies[msg.To][msg.Page]
-		epoch, _ := m.Epoch()
+		epoch, frozen := m.Epoch()
+		if msg.Epoch > epoch || msg.Epoch == epoch && frozen {
+			return false
+		}
 		if msg.Epoch == epoch && !m.Owns(msg.Page) && (c == nil || c.version < msg.Version) {
 			f.keep(msg.To, msg, binary.LittleEndian.Uint64(msg.Data))
 		}
@@ -401,7 +439,7 @@ func (f *simFailures) check(s *sim) {
 		taken := 0
 		for _, env := range s.net {
 			msg := env.msg
-			if msg.Type == MsgPage && int(msg.Page) == p && f.alive[msg.To] {
+			if msg.Type == MsgPage && int(msg.Page) == p && f.alive[msg.To] && !f.joining[msg.To] {
 				if e, _ := s.ms[msg.To].Epoch(); e == msg.Epoch {
 					taken++
 				}

@@ -61,6 +61,9 @@ const (
 	// MsgRecoverInstall ends recovery: Epoch starts with Data, the owner
 	// of every page (EncodeOwnerMap).
 	MsgRecoverInstall
+	// MsgJoin says the sender restarted, holds nothing and is connected
+	// to every live member: it asks to become a member again.
+	MsgJoin
 )
 
 func (t MsgType) String() string {
@@ -95,6 +98,8 @@ func (t MsgType) String() string {
 		return "recover-reply"
 	case MsgRecoverInstall:
 		return "recover-install"
+	case MsgJoin:
+		return "join"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }
