@@ -428,12 +428,7 @@ func (n *Node) readyLocked() Ready {
 		}
 		n.sending[msg.Page]++
 		if n.cfg.Replicas > 0 {
-			// Keep what is handed on, in the same step as the machine
-			// lets the page go, so that a recovery report never misses
-			// it: if the hand-off dies on the wire, this copy is the
-			// page.
-			n.keepCopyLocked(msg.Page, msg.Version, n.store.Bytes(msg.Page))
-			delete(n.dirty, msg.Page)
+			rd.Messages = append(rd.Messages, n.handOffCopiesLocked(msg)...)
 		}
 	}
 	for _, a := range rd.Actions {

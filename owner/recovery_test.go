@@ -153,3 +153,21 @@ func TestMinorityDoesNotRecover(t *testing.T) {
 		t.Fatalf("access on a fenced node: %v, want ErrFenced", err)
 	}
 }
+
+// TestTwoReplicasSurviveTwoDeaths: with two replicas the giver of a
+// hand-off keeps a copy and sends one more, so the page outlives both the
+// node that got it and the one that gave it.
+func TestTwoReplicasSurviveTwoDeaths(t *testing.T) {
+	c := newClusterWith(t, 5, 5, func(cfg *owner.NodeConfig) {
+		cfg.Replicas, cfg.FenceWait, cfg.Timeout = 2, 50*time.Millisecond, 5*time.Second
+	})
+	c.write(t, 0, 0, 'A')
+	if got := c.read(t, 4, 0); got != 'A' {
+		t.Fatalf("node 4 reads %q from page 0, want 'A'", got)
+	}
+	c.kill(4)
+	c.kill(0)
+	if got := c.read(t, 2, 0); got != 'A' {
+		t.Fatalf("after nodes 4 and 0 died, page 0 reads %q on node 2, want 'A'", got)
+	}
+}

@@ -56,6 +56,28 @@ func (n *Node) keepCopyLocked(p PageID, version uint64, data []byte) {
 	n.copies[p] = c
 }
 
+// handOffCopiesLocked keeps a copy of a page being handed on, in the same
+// step as the machine lets it go, so that a recovery report never misses
+// it: if the hand-off dies on the wire, this copy is the page. With more
+// than one replica it also returns copies for Replicas-1 more peers, none
+// of which waits for an acknowledgement; mu held.
+func (n *Node) handOffCopiesLocked(handOff Message) []Message {
+	data := n.store.Bytes(handOff.Page)
+	n.keepCopyLocked(handOff.Page, handOff.Version, data)
+	delete(n.dirty, handOff.Page)
+	var out []Message
+	for _, to := range n.copyTargetsLocked() {
+		if to == handOff.To || len(out) == n.cfg.Replicas-1 {
+			continue
+		}
+		if out == nil {
+			data = append([]byte(nil), data...) // sent after mu is released
+		}
+		out = append(out, Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: handOff.Page, Epoch: handOff.Epoch, Version: handOff.Version, Data: data})
+	}
+	return out
+}
+
 // wroteLocked notes that page p changed here since its last copy; mu held.
 func (n *Node) wroteLocked(p PageID) {
 	if n.cfg.Replicas > 0 {
@@ -64,11 +86,11 @@ func (n *Node) wroteLocked(p PageID) {
 }
 
 // copyTargetsLocked are the peers that keep the copies this node makes: the
-// next Replicas live members after it, in NodeID order round the ring; mu
-// held.
+// next Replicas live members after it, in NodeID order round the ring (one
+// more for a hand-off, whose receiver is skipped); mu held.
 func (n *Node) copyTargetsLocked() []NodeID {
 	var out []NodeID
-	for i := 1; i < n.cfg.Nodes && len(out) < n.cfg.Replicas; i++ {
+	for i := 1; i < n.cfg.Nodes && len(out) <= n.cfg.Replicas; i++ {
 		if id := NodeID((int(n.cfg.Self) + i) % n.cfg.Nodes); !n.dead[id] {
 			out = append(out, id)
 		}
@@ -85,6 +107,7 @@ func (n *Node) Sync(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	targets := n.copyTargetsLocked()
+	targets = targets[:min(len(targets), n.cfg.Replicas)]
 	if len(targets) < n.cfg.Replicas {
 		n.mu.Unlock()
 		return fmt.Errorf("%w: %d of %d", ErrTooFewReplicas, len(targets), n.cfg.Replicas)
