@@ -128,7 +128,7 @@ func (d *decoder) next() (owner.Message, error) {
 		ok = n%10 == 0 && n <= 10*(d.units+1)
 	case owner.MsgLockRequest, owner.MsgLockReply:
 		ok = n == owner.LockMessageSize
-	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck, owner.MsgReplicaAck:
+	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck, owner.MsgReplicaAck, owner.MsgJoin:
 		ok = n == 0
 	case owner.MsgRecoverQuery: // node IDs, u16 each
 		ok = n%2 == 0 && n <= 2*d.nodes

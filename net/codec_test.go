@@ -24,6 +24,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Type: owner.MsgRecoverQuery, Epoch: 4, Data: []byte{2, 0, 4, 0}},
 		{Type: owner.MsgRecoverReply, Epoch: 4, Data: bytes.Repeat([]byte{7}, 13*3)},
 		{Type: owner.MsgRecoverInstall, Epoch: 4, Data: bytes.Repeat([]byte{1, 0}, units)},
+		{Type: owner.MsgJoin, Epoch: 4},
 	}
 	var wire bytes.Buffer
 	for _, m := range msgs {
@@ -71,6 +72,8 @@ func TestDecoderPayloadSizes(t *testing.T) {
 		{owner.MsgRecoverInstall, 2*units - 2, false},
 		{owner.MsgRecoverInstall, 2*units + 2, false},
 		{owner.MsgRecoverInstall, 0, false},
+		{owner.MsgJoin, 0, true},
+		{owner.MsgJoin, 2, false},
 	} {
 		frame := make([]byte, headerSize)
 		putHeader(frame, header{typ: uint8(tc.typ), length: uint32(tc.n)})
@@ -153,6 +156,7 @@ func FuzzDecoder(f *testing.F) {
 		{Type: owner.MsgRecoverQuery, Epoch: 2, Data: make([]byte, 2)},
 		{Type: owner.MsgRecoverReply, Epoch: 2, Data: make([]byte, 26)},
 		{Type: owner.MsgRecoverInstall, Epoch: 2, Data: make([]byte, 2*64)},
+		{Type: owner.MsgJoin, Epoch: 2},
 	} {
 		f.Add(encodeMessage(make([]byte, headerSize+len(m.Data)), m))
 	}

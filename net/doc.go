@@ -2,7 +2,8 @@
 // implements owner.Transport over TCP, with one kept-open connection per
 // pair of nodes, a handshake that refuses peers that disagree on the
 // segment or cannot prove the shared secret, optional mutual TLS,
-// heartbeats that declare silent peers dead, and a small binary frame codec.
+// heartbeats that declare silent peers dead, new connections to members
+// restarted after a crash, and a small binary frame codec.
 // Inmem is an in-memory network for tests.
 //
 // It moves bytes and reports what it received; it never decides anything

@@ -12,7 +12,7 @@ import (
 const ProtocolVersion = 2
 
 // Hello is what each side of a new connection says first. Two nodes work
-// together only if they agree on everything in it but Name.
+// together only if they agree on everything in it but Name, Live and Nonce.
 type Hello struct {
 	Version  int      `json:"version"`
 	Name     string   `json:"name"`
@@ -21,6 +21,11 @@ type Hello struct {
 	Block    int      `json:"block"`    // pages that migrate together
 	Replicas int      `json:"replicas"` // copies kept of each page
 	Members  []string `json:"members"`
+	// Live is empty from a process that has not started yet (in Join).
+	// From one that has, it is the members alive in its view, itself
+	// included, and the peer spoken to if and only if that peer, a
+	// restarted member, must wait to rejoin (see TCP.acceptLateComers).
+	Live []string `json:"live,omitempty"`
 	// Auth says this node requires the shared secret; Nonce is fresh for
 	// each connection, for the proof (see auth.go).
 	Auth  bool   `json:"auth"`

@@ -46,7 +46,8 @@ func (t *TCP) watch(fenced func(paused time.Duration)) {
 			return
 		}
 		last = now
-		for _, c := range t.conns {
+		for i := range t.conns {
+			c := t.conns[i].Load()
 			if c == nil || c.dead.Load() {
 				continue
 			}

@@ -40,12 +40,30 @@ type Config struct {
 // the port cannot hold us up.
 const handshakeTimeout = 5 * time.Second
 
+// After Start, a running node tries every redialInterval to reconnect to a
+// restarted member it dials, each try's dial bounded by redialTimeout.
+const (
+	redialInterval = time.Second
+	redialTimeout  = time.Second
+)
+
 // TCP is the transport between the members of one cluster: one connection
 // per peer, the lower-numbered node dialing.
 type TCP struct {
-	cfg    Config
-	log    *slog.Logger
-	conns  []*conn // by NodeID, nil for ourselves; fixed once Join returns
+	cfg Config
+	log *slog.Logger
+	// conns holds the connection to each peer by NodeID: nil for
+	// ourselves, for a dead member on a rejoin, and for a peer whose
+	// connection ended and was reported lost. After Start, a restarted
+	// member's new connection fills its empty place.
+	conns []atomic.Pointer[conn]
+	// rejoined is nil after a fresh start; after a rejoin, the members
+	// alive then, ourselves included, sorted.
+	rejoined []owner.NodeID
+	waiting  sync.Once // logs once that the cluster still counts us alive
+	// ctx ends at Close: it stops redials and handshakes under way.
+	ctx    context.Context
+	stop   context.CancelFunc
 	closed atomic.Bool
 }
 
@@ -63,49 +81,80 @@ type conn struct {
 // Join connects to every peer and checks that each agrees with us about the
 // cluster. It fails with a *MismatchError as soon as one disagrees, and with
 // an error naming the missing peers when JoinTimeout passes.
+//
+// A peer whose Hello lists live members belongs to a running cluster: this
+// process restarts a member that died. Join then connects to the live
+// members only, and returns as soon as it has them all (see Rejoined).
 func Join(ctx context.Context, cfg Config) (*TCP, error) {
-	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]*conn, len(cfg.Hello.Members))}
+	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]atomic.Pointer[conn], len(cfg.Hello.Members))}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
+	t.ctx, t.stop = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
-	defer cancel()
-
-	joined := make(chan joinResult, len(t.conns)) // buffered: late results after a failure must not block
+	joined := make(chan joinResult, len(t.conns)) // buffered: late results must not block
+	var tries sync.WaitGroup
+	defer func() {
+		// Stop the tries left (on a rejoin, those of dead members) and
+		// close what they connected meanwhile. Waiting for them leaves
+		// the listener to Start alone.
+		cancel()
+		tries.Wait()
+		close(joined)
+		for r := range joined {
+			if r.conn != nil {
+				r.conn.c.Close()
+			}
+		}
+	}()
 	lower := 0
 	for id := range t.conns {
 		switch {
 		case owner.NodeID(id) < cfg.Self:
 			lower++
 		case owner.NodeID(id) > cfg.Self:
-			go func() { joined <- t.dial(ctx, owner.NodeID(id)) }()
+			tries.Go(func() { joined <- t.dial(ctx, owner.NodeID(id)) })
 		}
 	}
 	if lower > 0 {
-		go t.acceptPeers(ctx, lower, joined)
+		tries.Go(func() { t.acceptPeers(ctx, lower, joined) })
 	}
 
+	want := map[owner.NodeID]bool{} // the peers to connect to: all, or on a rejoin the live ones
+	for id := range t.conns {
+		if owner.NodeID(id) != cfg.Self {
+			want[owner.NodeID(id)] = true
+		}
+	}
 	failures := map[owner.NodeID]error{}
-	for pending := len(t.conns) - 1; pending > 0; pending-- {
+	for pending := len(t.conns) - 1; pending > 0 && !t.connected(want); pending-- {
 		r := <-joined
 		var mismatch *MismatchError
 		switch {
 		case errors.As(r.err, &mismatch):
-			cancel()
 			t.closeConns()
 			return nil, r.err
 		case r.err != nil:
 			failures[r.peer] = r.err
 		default:
-			t.conns[r.conn.peer] = r.conn
+			if len(r.live) > 0 && t.rejoined == nil {
+				want = t.rejoin(r.live)
+			}
+			if want[r.peer] {
+				t.conns[r.peer].Store(r.conn)
+			} else {
+				r.conn.c.Close() // a dead member's, on a rejoin
+			}
 		}
 	}
-	if len(failures) > 0 {
-		t.closeConns()
-		var errs []error
-		for id, err := range failures {
-			errs = append(errs, fmt.Errorf("peer %s not joined within %v: %w", cfg.Hello.Members[id], cfg.JoinTimeout, err))
+	var errs []error
+	for id := range t.conns {
+		if want[owner.NodeID(id)] && t.conns[id].Load() == nil {
+			errs = append(errs, fmt.Errorf("peer %s not joined within %v: %w", cfg.Hello.Members[id], cfg.JoinTimeout, failures[owner.NodeID(id)]))
 		}
+	}
+	if len(errs) > 0 {
+		t.closeConns()
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
@@ -114,66 +163,101 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 type joinResult struct {
 	peer owner.NodeID
 	conn *conn
+	live []string // the peer's Hello.Live
 	err  error
 }
 
 // dial connects to a higher-numbered peer, retrying until ctx ends.
 func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
 	addr := t.cfg.Hello.Members[id]
-	var d stdnet.Dialer
+	var why error // the failure of the last try that ctx did not cut short
 	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil && t.cfg.TLS != nil {
-			tc := tls.Client(c, t.cfg.TLS)
-			if err = tc.HandshakeContext(ctx); err != nil {
-				// A member that refuses our certificate, or whose
-				// certificate we refuse, is misconfigured: stop.
-				c.Close()
-				return joinResult{peer: id, err: &MismatchError{fmt.Sprintf("TLS with peer %s failed: %v", addr, err)}}
-			}
-			c = tc
-		}
+		c, err := t.connect(ctx, addr)
 		if err == nil {
 			var hello Hello
-			hello, err = t.handshake(c)
+			hello, err = t.handshake(ctx, c, nil, nil)
 			if err == nil && hello.Name != addr {
 				err = &MismatchError{fmt.Sprintf("peer %s calls itself %s", addr, hello.Name)}
 			}
 			if err == nil {
-				return joinResult{peer: id, conn: t.newConn(id, c)}
+				err = t.checkRunning(hello)
+			}
+			if err == nil {
+				return joinResult{peer: id, conn: t.newConn(id, c), live: hello.Live}
 			}
 			c.Close()
-			var mismatch *MismatchError
-			if errors.As(err, &mismatch) {
-				return joinResult{peer: id, err: err}
-			}
+		}
+		var mismatch *MismatchError
+		if errors.As(err, &mismatch) {
+			return joinResult{peer: id, err: err}
+		}
+		if why == nil || !ended(ctx) {
+			why = err
+		}
+		retry := 100 * time.Millisecond
+		if errors.Is(err, errNotRecovered) {
+			retry = time.Second // recovery takes peer timeouts; the peer logs each refusal
 		}
 		select {
 		case <-ctx.Done():
-			return joinResult{peer: id, err: err}
-		case <-time.After(100 * time.Millisecond):
+			return joinResult{peer: id, err: why}
+		case <-time.After(retry):
 		}
 	}
+}
+
+// ended says whether ctx has ended, even if its timer has not said so yet:
+// a dial fails at once after the deadline, maybe before ctx.Err says it.
+func ended(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(deadline)
+}
+
+// connect dials addr, in TLS if the cluster uses it.
+func (t *TCP) connect(ctx context.Context, addr string) (stdnet.Conn, error) {
+	var d stdnet.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || t.cfg.TLS == nil {
+		return c, err
+	}
+	tc := tls.Client(c, t.cfg.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		// A member that refuses our certificate, or whose certificate
+		// we refuse, is misconfigured: stop.
+		c.Close()
+		return nil, &MismatchError{fmt.Sprintf("TLS with peer %s failed: %v", addr, err)}
+	}
+	return tc, nil
 }
 
 // acceptPeers accepts the lower-numbered peers, which dial us. Strangers and
 // garbage are logged and dropped; the wait goes on.
 func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResult) {
-	stop := context.AfterFunc(ctx, func() { t.setAcceptDeadline(time.Now()) })
-	defer stop()
-	defer t.setAcceptDeadline(time.Time{})
+	// When ctx ends, a past deadline stops Accept. It is lifted before we
+	// return, once surely set, so that Start finds the listener working.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { t.setAcceptDeadline(time.Now()); close(fired) })
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		t.setAcceptDeadline(time.Time{})
+	}()
 	seen := map[owner.NodeID]bool{}
 	for len(seen) < want {
 		c, err := t.accept()
 		if err != nil {
 			for id := range owner.NodeID(t.cfg.Self) {
 				if !seen[id] {
-					joined <- joinResult{peer: id, err: fmt.Errorf("it did not connect to us (it dials, its name sorts before ours)")}
+					joined <- joinResult{peer: id, err: errors.New("it did not connect to us (it dials: its name sorts before ours; if the cluster runs, once it has recovered from this node's death)")}
 				}
 			}
 			return
 		}
-		hello, err := t.handshake(c)
+		hello, err := t.handshake(ctx, c, nil, nil)
+		if err == nil {
+			err = t.checkRunning(hello)
+		}
 		var mismatch *MismatchError
 		if errors.As(err, &mismatch) {
 			c.Close()
@@ -182,6 +266,7 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 		}
 		id, ok := t.memberID(hello.Name)
 		switch {
+		case errors.Is(err, errNotRecovered): // logged once; the peer dials again
 		case err != nil:
 			t.log.Warn("dropping connection", "remote", c.RemoteAddr().String(), "err", err)
 		case !ok || id >= t.cfg.Self || seen[id]:
@@ -193,7 +278,7 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 			continue
 		}
 		seen[id] = true
-		joined <- joinResult{peer: id, conn: t.newConn(id, c)}
+		joined <- joinResult{peer: id, conn: t.newConn(id, c), live: hello.Live}
 	}
 }
 
@@ -223,7 +308,16 @@ func (t *TCP) memberID(name string) (owner.NodeID, bool) {
 }
 
 // handshake exchanges Hellos on a new connection and checks the peer's.
-func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
+// We speak first, our Hello listing live, unless answer is set: then we
+// first read the peer's Hello, and ours lists answer(peer). The connection
+// is closed if ctx ends first.
+func (t *TCP) handshake(ctx context.Context, c stdnet.Conn, live []string, answer func(peer Hello) []string) (peer Hello, err error) {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer func() {
+		if !stop() && err == nil {
+			err = ctx.Err()
+		}
+	}()
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer c.SetDeadline(time.Time{})
 	if tc, ok := c.(*tls.Conn); ok {
@@ -232,19 +326,26 @@ func (t *TCP) handshake(c stdnet.Conn) (Hello, error) {
 		}
 	}
 	ours := t.cfg.Hello
+	ours.Live = live
 	ours.Auth = len(t.cfg.Secret) > 0
 	if ours.Auth {
-		var err error
 		if ours.Nonce, err = newNonce(); err != nil {
 			return Hello{}, err
 		}
 	}
-	if err := writeHello(c, ours); err != nil {
+	if answer == nil {
+		if err := writeHello(c, ours); err != nil {
+			return Hello{}, err
+		}
+	}
+	if peer, err = readHello(c); err != nil {
 		return Hello{}, err
 	}
-	peer, err := readHello(c)
-	if err != nil {
-		return Hello{}, err
+	if answer != nil {
+		ours.Live = answer(peer)
+		if err := writeHello(c, ours); err != nil {
+			return peer, err
+		}
 	}
 	if err := ours.check(peer); err != nil {
 		return peer, err
@@ -264,42 +365,49 @@ func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
 	return cn
 }
 
-// Events is what the transport reports.
+// Events is what the transport reports, and what it asks the node. All are
+// called from the transport's goroutines, concurrently.
 type Events struct {
 	// Deliver gets every message from every peer, from one goroutine per
 	// peer; a message it rejects ends the connection it came on.
 	Deliver func(owner.Message) error
 	// Lost is told when a connection ends other than by Close: the peer
-	// died, or was declared dead for silence.
+	// died, or was declared dead for silence. A restarted peer may then
+	// connect again (see CanRejoin), and be lost again.
 	Lost func(owner.NodeID)
 	// Fenced is told when this process was stopped for longer than
 	// PeerTimeout: its peers have declared it dead.
 	Fenced func(paused time.Duration)
+	// Live is the members alive now, ourselves included. Each Hello after
+	// Start carries it: a restarted member learns from it that the
+	// cluster runs, whom to connect to, and whether the cluster still
+	// counts it alive.
+	Live func() []owner.NodeID
+	// CanRejoin says whether member id, restarted, may connect again: it
+	// is no longer a member (its death was recovered, or it left).
+	CanRejoin func(id owner.NodeID) bool
 }
 
 // Start reports events from the peers, sends heartbeats if PeerTimeout is
-// set, and drops late connections.
+// set, and takes back restarted members: it answers late connections and
+// redials those it dials.
 func (t *TCP) Start(ev Events) {
-	for _, c := range t.conns {
-		if c != nil {
+	for i := range t.conns {
+		if c := t.conns[i].Load(); c != nil {
 			go t.readLoop(c, ev)
 		}
 	}
 	if t.cfg.PeerTimeout > 0 {
 		go t.watch(ev.Fenced)
 	}
-	go t.refuseLateComers()
+	go t.acceptLateComers(ev)
+	go t.redial(ev)
 }
 
 func (t *TCP) readLoop(c *conn, ev Events) {
 	in := heardReader{r: c.c, last: &c.lastHeard}
 	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units(), len(t.cfg.Hello.Members))
 	err := deliverAll(c, dec, ev.Deliver)
-	defer func() {
-		if !t.closed.Load() {
-			ev.Lost(c.peer)
-		}
-	}()
 	switch {
 	case t.closed.Load(), c.dead.Load():
 	case errors.Is(err, io.EOF):
@@ -308,6 +416,12 @@ func (t *TCP) readLoop(c *conn, ev Events) {
 		t.log.Error("dropping connection to peer", "peer", c.name, "err", err)
 	}
 	c.c.Close()
+	if !t.closed.Load() {
+		ev.Lost(c.peer)
+	}
+	// Only now may a restarted peer's new connection take this one's
+	// place: the peer is reported lost before anything new comes from it.
+	t.conns[c.peer].Store(nil)
 }
 
 // deliverAll delivers messages until one fails to decode or is rejected, or
@@ -326,26 +440,6 @@ func deliverAll(c *conn, dec *decoder, deliver func(owner.Message) error) error 
 		if err != nil {
 			return err
 		}
-	}
-}
-
-// refuseLateComers answers connections after Join: the cluster is complete,
-// so anyone calling now is a stranger, a garbage sender or a restarted peer,
-// which this version cannot take back.
-func (t *TCP) refuseLateComers() {
-	for {
-		c, err := t.accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			hello, err := t.handshake(c)
-			if err == nil {
-				err = errors.New("the cluster is complete; a restarted node cannot rejoin")
-			}
-			t.log.Warn("refusing connection", "remote", c.RemoteAddr().String(), "name", hello.Name, "err", err)
-		}()
 	}
 }
 
@@ -398,7 +492,8 @@ func (t *TCP) Disconnect(peer owner.NodeID) {
 // LastHeard is when bytes last arrived from peer (at first, when it
 // joined); if PeerTimeout is set, heartbeats keep it within about
 // PeerTimeout/4 of now while the peer lives. It is the zero time for
-// ourselves and for a node that is not a member.
+// ourselves, for a node that is not a member, and for a peer with no
+// connection (lost, or dead when we rejoined).
 func (t *TCP) LastHeard(peer owner.NodeID) time.Time {
 	c := t.peer(peer)
 	if c == nil {
@@ -407,24 +502,26 @@ func (t *TCP) LastHeard(peer owner.NodeID) time.Time {
 	return time.Unix(0, c.lastHeard.Load())
 }
 
-// peer is the connection to node id, nil for ourselves and non-members.
+// peer is the connection to node id, nil for ourselves, non-members and
+// peers with none.
 func (t *TCP) peer(id owner.NodeID) *conn {
 	if int(id) >= len(t.conns) {
 		return nil
 	}
-	return t.conns[id]
+	return t.conns[id].Load()
 }
 
-// Close ends every connection and stops accepting.
+// Close ends every connection and stops accepting and redialing.
 func (t *TCP) Close() {
 	t.closed.Store(true)
+	t.stop()
 	t.cfg.Listener.Close()
 	t.closeConns()
 }
 
 func (t *TCP) closeConns() {
-	for _, c := range t.conns {
-		if c != nil {
+	for i := range t.conns {
+		if c := t.conns[i].Load(); c != nil {
 			c.c.Close()
 		}
 	}

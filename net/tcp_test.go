@@ -12,11 +12,11 @@ import (
 	"github.com/dsmfs/dsmfs/owner"
 )
 
-// listeners returns two loopback listeners, sorted by address as the
-// member list is.
-func listeners(t *testing.T) []stdnet.Listener {
+// listeners returns n loopback listeners, sorted by address as the member
+// list is.
+func listeners(t *testing.T, n int) []stdnet.Listener {
 	var ls []stdnet.Listener
-	for range 2 {
+	for range n {
 		l, err := stdnet.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -27,19 +27,39 @@ func listeners(t *testing.T) []stdnet.Listener {
 	return ls
 }
 
+// config is member self's Config in the cluster of the listeners ls.
+func config(ls []stdnet.Listener, self int) Config {
+	var members []string
+	for _, l := range ls {
+		members = append(members, l.Addr().String())
+	}
+	return Config{
+		Hello:       Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: 8, Block: 1, Members: members},
+		Self:        owner.NodeID(self),
+		Listener:    ls[self],
+		JoinTimeout: 5 * time.Second,
+	}
+}
+
 func join(ls []stdnet.Listener, self int, pages int) (*TCP, error) {
 	return joinWithSecret(ls, self, pages, nil)
 }
 
 func joinWithSecret(ls []stdnet.Listener, self int, pages int, secret []byte) (*TCP, error) {
-	members := []string{ls[0].Addr().String(), ls[1].Addr().String()}
-	return Join(context.Background(), Config{
-		Hello:       Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: pages, Block: 1, Members: members},
-		Self:        owner.NodeID(self),
-		Listener:    ls[self],
-		Secret:      secret,
-		JoinTimeout: 5 * time.Second,
-	})
+	cfg := config(ls, self)
+	cfg.Hello.Pages, cfg.Secret = pages, secret
+	return Join(context.Background(), cfg)
+}
+
+// pairEvents are the Events of a pair whose members both live: neither may
+// rejoin.
+func pairEvents(deliver func(owner.Message) error, lost func(owner.NodeID)) Events {
+	return Events{
+		Deliver:   deliver,
+		Lost:      lost,
+		Live:      func() []owner.NodeID { return []owner.NodeID{0, 1} },
+		CanRejoin: func(owner.NodeID) bool { return false },
+	}
 }
 
 // joinPair joins both members of ls; Cleanup closes them.
@@ -68,7 +88,7 @@ func joinPair(t *testing.T, ls []stdnet.Listener) (*TCP, *TCP) {
 // TestJoinDespiteGarbage: a stranger sending garbage to the port is dropped
 // and the real peer still joins; messages then flow both ways.
 func TestJoinDespiteGarbage(t *testing.T) {
-	ls := listeners(t)
+	ls := listeners(t, 2)
 	junk, err := stdnet.Dial("tcp", ls[1].Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +98,8 @@ func TestJoinDespiteGarbage(t *testing.T) {
 	t0, t1 := joinPair(t, ls)
 
 	got := make(chan owner.Message, 1)
-	t1.Start(Events{Deliver: func(m owner.Message) error { got <- m; return nil }, Lost: func(owner.NodeID) {}})
-	t0.Start(Events{Deliver: func(owner.Message) error { return nil }, Lost: func(owner.NodeID) {}})
+	t1.Start(pairEvents(func(m owner.Message) error { got <- m; return nil }, func(owner.NodeID) {}))
+	t0.Start(pairEvents(func(owner.Message) error { return nil }, func(owner.NodeID) {}))
 	if err := t0.Send(owner.Message{Type: owner.MsgRequest, To: 1, Page: 5, Requester: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +115,7 @@ func TestJoinDespiteGarbage(t *testing.T) {
 
 // TestJoinMismatch: both sides of a disagreement get a MismatchError.
 func TestJoinMismatch(t *testing.T) {
-	ls := listeners(t)
+	ls := listeners(t, 2)
 	errs := make(chan error, 2)
 	go func() { _, err := join(ls, 1, 16); errs <- err }()
 	go func() { _, err := join(ls, 0, 8); errs <- err }()
@@ -120,7 +140,7 @@ func TestJoinSecret(t *testing.T) {
 		{"one side", "s3cret", "", "--secret-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ls := listeners(t)
+			ls := listeners(t, 2)
 			errs := make(chan error, 2)
 			for i, secret := range []string{tc.a, tc.b} {
 				go func() {
@@ -148,11 +168,11 @@ func TestJoinSecret(t *testing.T) {
 // sides report the other lost; Disconnecting again, ourselves or a
 // non-member does nothing.
 func TestDisconnect(t *testing.T) {
-	t0, t1 := joinPair(t, listeners(t))
+	t0, t1 := joinPair(t, listeners(t, 2))
 	lost0, lost1 := make(chan owner.NodeID, 2), make(chan owner.NodeID, 2)
 	ignore := func(owner.Message) error { return nil }
-	t0.Start(Events{Deliver: ignore, Lost: func(id owner.NodeID) { lost0 <- id }})
-	t1.Start(Events{Deliver: ignore, Lost: func(id owner.NodeID) { lost1 <- id }})
+	t0.Start(pairEvents(ignore, func(id owner.NodeID) { lost0 <- id }))
+	t1.Start(pairEvents(ignore, func(id owner.NodeID) { lost1 <- id }))
 	if heard := t0.LastHeard(1); time.Since(heard) > 5*time.Second {
 		t.Errorf("last heard from the peer at %v", heard)
 	}

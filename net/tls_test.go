@@ -90,7 +90,7 @@ func TestJoinTLS(t *testing.T) {
 		ok     bool
 	}{{"same CA", good, true}, {"another CA", rogue, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ls := listeners(t)
+			ls := listeners(t, 2)
 			errs := make(chan error, 2)
 			go func() { errs <- tryJoin(ls, 0, good) }()
 			go func() { errs <- tryJoin(ls, 1, tc.second) }()
