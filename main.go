@@ -191,8 +191,13 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	live := transport.Rejoined()
+	if live != nil {
+		log.Info("rejoining a running cluster, holding no pages", "live", live)
+	}
 	node := owner.NewNode(owner.NodeConfig{
-		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block},
+		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Rejoin: live != nil},
+		Live:       live,
 		PageSize:   unit,
 		HoldWindow: c.Duration("hold"),
 		Timeout:    timeout,
@@ -205,10 +210,13 @@ func mount(c *cli.Context) error {
 		return err
 	}
 	fenced := make(chan error, 2)
-	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Fenced: func(paused time.Duration) {
+	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Live: node.Live, CanRejoin: node.CanRejoin, Fenced: func(paused time.Duration) {
 		fenced <- fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
 			paused.Round(time.Millisecond), c.Duration("peer-timeout"))
 	}})
+	if live != nil {
+		node.Rejoin()
+	}
 	if replicas > 0 {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
