@@ -363,7 +363,7 @@ func (n *Node) receiveRecovery(msg Message) error {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if n.members[msg.From] {
-			return fmt.Errorf("%v: a member cannot join", msg)
+			return nil // another node's epoch took it in already
 		}
 		n.log.Info("restarted node asks to rejoin", "peer", msg.From)
 		n.dead[msg.From] = false
