@@ -33,6 +33,14 @@ var ErrFenced = errors.New("this node was cut off from the cluster")
 // ErrNoQuorum is KeepQuorum's answer when this node hears too few members.
 var ErrNoQuorum = errors.New("this node hears less than a quorum of the cluster")
 
+// nextEpoch is the epoch a coordinator starts above the highest it has
+// seen: a round number in the high 16 bits and the coordinator in the low
+// ones, so that two nodes coordinating at once (each thinking the other
+// dead) never start the same epoch, and the newer round always wins.
+func nextEpoch(seen uint32, self NodeID) uint32 {
+	return (seen>>16+1)<<16 | uint32(self)
+}
+
 // recovery is one recovery this node coordinates.
 type recovery struct {
 	epoch   uint32
@@ -129,7 +137,7 @@ func (n *Node) coordinate() error {
 		n.mu.Unlock()
 		return nil
 	}
-	epoch := n.maxEpoch + 1
+	epoch := nextEpoch(n.maxEpoch, n.cfg.Self)
 	n.maxEpoch = epoch
 	if err := n.m.Freeze(epoch); err != nil {
 		n.mu.Unlock()
@@ -173,6 +181,10 @@ func (n *Node) coordinate() error {
 	case <-rec.done:
 	case <-time.After(n.cfg.FenceWait):
 		n.mu.Lock()
+		if n.recovery != rec {
+			n.mu.Unlock()
+			return nil // superseded, see receiveRecovery
+		}
 		var silent []NodeID
 		for id := range rec.waiting {
 			n.dead[id] = true
@@ -305,9 +317,12 @@ func (n *Node) receiveRecovery(msg Message) error {
 		}
 		n.mu.Lock()
 		if err := n.m.Freeze(msg.Epoch); err != nil {
+			// The coordinator missed a newer epoch: an empty reply
+			// stamped with ours tells it to try again above it.
+			epoch, _ := n.m.Epoch()
 			n.mu.Unlock()
 			n.log.Info("stale recovery query", "from", msg.From, "err", err)
-			return nil
+			return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: epoch})
 		}
 		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
 		n.recovery = nil // a newer epoch than any this node coordinates
@@ -339,6 +354,17 @@ func (n *Node) receiveRecovery(msg Message) error {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		rec := n.recovery
+		if rec != nil && msg.Epoch > rec.epoch {
+			// A newer epoch than this one: give it up, and coordinate
+			// again, above it, if this node still should.
+			n.maxEpoch = max(n.maxEpoch, msg.Epoch)
+			n.recovery, n.recoverAgain = nil, true
+			if len(rec.waiting) > 0 { // else done is closed already
+				clear(rec.waiting)
+				close(rec.done)
+			}
+			return nil
+		}
 		if rec == nil || rec.epoch != msg.Epoch || !rec.waiting[msg.From] {
 			return nil // for a recovery given up
 		}

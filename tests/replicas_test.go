@@ -185,6 +185,26 @@ func TestReplicaSurvivesKill(t *testing.T) {
 	c.requireNoPagesOf(a, cc)
 	c.survivorsWork(52, moved, native)
 	c.requireNoPagesOf(a, cc)
+
+	// C restarted with its command line rejoins, holding nothing, and
+	// works with the others: it reads what A wrote over the page it lost
+	// (survivorsWork's seed 54), and B reads what it writes.
+	c.restart(cc)
+	if log := c.nodes[cc].stderr.String(); !strings.Contains(log, "rejoining a running cluster") {
+		t.Fatalf("the restarted C did not rejoin:\n%s", c.nodes[cc].stderr.tail(4000))
+	}
+	mustRun(t, dsm("check", c.seg(cc), moved*pageSize, pageSize, 54)...)
+	mustRun(t, dsm("write", c.seg(cc), native*pageSize, pageSize, 55)...)
+	mustRun(t, dsm("check", c.seg(b), native*pageSize, pageSize, 55)...)
+}
+
+// restart starts node i again with the command line it had, on its mount
+// point, and waits until it is mounted.
+func (c *cluster) restart(i int) {
+	c.t.Helper()
+	old := c.nodes[i]
+	c.nodes[i] = startDaemon(c.t, old.name, old.mnt, old.cmd.Args[1:])
+	waitMounted(c.t, c.nodes[i])
 }
 
 // TestReplicaMsync: on C, a program writes pattern P over a page that
