@@ -488,7 +488,7 @@ func printStats(w io.Writer, r fs.StatsReport) {
 	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
 	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
-	fmt.Fprintf(tw, "replicas\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
+	fmt.Fprintf(tw, "replicas\tcopies kept %d\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Copies, r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
 	tw.Flush()
 }
 

@@ -40,6 +40,7 @@ type StatsReport struct {
 	Recoveries    uint64 `json:"recoveries"`
 	Promoted      uint64 `json:"pages_promoted"`
 	StaleMessages uint64 `json:"stale_messages"`
+	Copies        int    `json:"copies_kept"`
 }
 
 // PeerStats is the traffic with one peer, in blocks (protocol pages).
@@ -61,7 +62,7 @@ func (f *FS) statsText(context.Context) []byte {
 		RequestsForwarded: st.Forwarded, RequestsQueued: st.Queued, HoldWaits: st.HoldWaits,
 		Invalidations: st.Invalidations, Reinvalidations: st.Reinvalidations,
 		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
-		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.StaleMessages,
+		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.StaleMessages, Copies: st.Copies,
 		Peers: []PeerStats{},
 	}
 	for id := range st.PagesIn {

@@ -165,6 +165,13 @@ func TestTwoReplicasSurviveTwoDeaths(t *testing.T) {
 	if got := c.read(t, 4, 0); got != 'A' {
 		t.Fatalf("node 4 reads %q from page 0, want 'A'", got)
 	}
+	// The extra copy travels beside the hand-off, unacknowledged: wait
+	// until node 1, the next after node 0, keeps it.
+	for deadline := time.Now().Add(5 * time.Second); c.nodes[1].Stats().Copies == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never got the second copy of page 0")
+		}
+	}
 	c.kill(4)
 	c.kill(0)
 	if got := c.read(t, 2, 0); got != 'A' {

@@ -40,6 +40,7 @@ type Stats struct {
 	SendErrors        uint64   // messages that could not be sent
 	Syncs             uint64   // msync/fsync calls that made copies
 	StaleMessages     uint64   // messages from an earlier epoch, dropped
+	Copies            int      // copies of other nodes' pages kept here now
 	// FaultLatency counts remote faults by LatencyBuckets, plus one
 	// overflow bucket; FaultLatencySum is their total.
 	FaultLatency    []uint64
@@ -125,6 +126,9 @@ func (s *stats) snapshot(c Counters) Stats {
 func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	c := n.m.Counters()
+	copies := len(n.copies)
 	n.mu.Unlock()
-	return n.stats.snapshot(c)
+	st := n.stats.snapshot(c)
+	st.Copies = copies
+	return st
 }
