@@ -59,11 +59,18 @@ type cluster struct {
 // before the daemon meant to listen on it has bound it.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
+	return freeAddrsIn(t, n, [2]int{2000, 9999}, [2]int{10000, 19999})
+}
+
+// freeAddrsIn is freeAddrs with its four- and five-digit ports taken from
+// the ranges short and long, so that a group of tests can keep to its own.
+func freeAddrsIn(t *testing.T, n int, short, long [2]int) []string {
+	t.Helper()
 	var addrs []string
 	for i := range n {
-		lo, hi := 2000, 9999
+		lo, hi := short[0], short[1]
 		if i%2 == 1 {
-			lo, hi = 10000, 19999
+			lo, hi = long[0], long[1]
 		}
 		port := lo + rand.IntN((hi-lo)/2)
 		for slices.Contains(addrs, fmt.Sprintf("127.0.0.1:%d", port)) || !canListen(port) {

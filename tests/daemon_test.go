@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -45,17 +46,23 @@ func newMountDir(t *testing.T) string {
 // cleanup that stops it and checks that the mount is gone.
 func startDaemon(t *testing.T, name, mnt string, args []string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: name, mnt: mnt, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin.dsmfs, args...)
+	t.Logf("%s: dsmfs %s", name, strings.Join(args, " "))
+	return launch(t, name, mnt, exec.Command(bin.dsmfs, args...))
+}
+
+// launch starts cmd, a dsmfs daemon for node name serving mnt (maybe
+// behind a wrapper such as nsenter), and registers its cleanup.
+func launch(t *testing.T, name, mnt string, cmd *exec.Cmd) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: name, mnt: mnt, exited: make(chan struct{}), cmd: cmd}
 	d.cmd.Stdout = &d.stderr
 	d.cmd.Stderr = &d.stderr
 	// If the test binary dies (e.g. go test -timeout), the daemon still gets
 	// a chance to unmount.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	d.cmd.WaitDelay = time.Second
-	t.Logf("%s: dsmfs %s", name, strings.Join(args, " "))
 	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start dsmfs: %v", err)
+		t.Fatalf("start %s: %v", d.cmd.Path, err)
 	}
 	go func() {
 		d.cmd.Wait()
@@ -133,7 +140,9 @@ func (d *daemon) cleanup() {
 		t.Errorf("%s: %s was left mounted; detaching it", d.name, d.mnt)
 		exec.Command("umount", "-l", d.mnt).Run()
 	}
-	if err := os.Remove(d.mnt); err != nil {
+	// A node restarted on the same mount point shares it: whichever
+	// cleanup comes last finds it gone.
+	if err := os.Remove(d.mnt); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s: remove mount dir: %v", d.name, err)
 	}
 	if t.Failed() {

@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -13,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -205,41 +202,12 @@ func (n *partitionNet) hostAddrs(k int) []string {
 // startNetnsDaemon is startDaemon for a daemon inside the namespace:
 // `nsenter --net=/run/netns/NS dsmfs args...`. nsenter enters the network
 // namespace alone and execs dsmfs in its own process, so signals reach
-// dsmfs itself and its mount is visible here. Unlike startDaemon, the
-// cleanup leaves mnt in place (a restarted node reuses it): the caller
-// removes it.
+// dsmfs itself and its mount is visible here.
 func startNetnsDaemon(t *testing.T, ns, name, mnt string, args []string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: name, mnt: mnt, exited: make(chan struct{})}
-	argv := append([]string{"--net=" + filepath.Join("/run/netns", ns), bin.dsmfs}, args...)
-	d.cmd = exec.Command("nsenter", argv...)
-	d.cmd.Stdout = &d.stderr
-	d.cmd.Stderr = &d.stderr
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	d.cmd.WaitDelay = time.Second
 	t.Logf("%s (in netns %s): dsmfs %s", name, ns, strings.Join(args, " "))
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start nsenter dsmfs: %v", err)
-	}
-	go func() {
-		d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		if d.running() {
-			d.stop(syscall.SIGTERM)
-		} else if !d.seenExit {
-			t.Errorf("%s: daemon exited during the test: %v", d.name, d.cmd.ProcessState)
-		}
-		if isMounted(d.mnt) {
-			t.Errorf("%s: %s was left mounted; detaching it", d.name, d.mnt)
-			exec.Command("umount", "-l", d.mnt).Run()
-		}
-		if t.Failed() {
-			t.Logf("%s: daemon output:\n%s", d.name, d.stderr.tail(64<<10))
-		}
-	})
-	return d
+	argv := append([]string{"--net=" + filepath.Join("/run/netns", ns), bin.dsmfs}, args...)
+	return launch(t, name, mnt, exec.Command("nsenter", argv...))
 }
 
 // logTime returns the time= of the first line of a text-format slog log
@@ -311,11 +279,6 @@ func TestPartition(t *testing.T) {
 		mnts[i] = newMountDir(t)
 	}
 	cMnt := mnts[cc]
-	t.Cleanup(func() { // after every daemon on it stopped
-		if err := os.Remove(cMnt); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("remove C's mount dir: %v", err)
-		}
-	})
 	args := make([][]string, len(addrs))
 	for i, addr := range addrs {
 		flags := append([]string{"--listen", addr}, peerFlags(addrs, i)...)

@@ -2,11 +2,8 @@ package tests
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,22 +41,7 @@ var replicaFlags = []string{"--peer-timeout", "1s", "--replicas", "1", "--timeou
 // like freeAddrs, so that string order still differs from numeric order.
 func replicaAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var addrs []string
-	for i := range n {
-		lo, hi := 8300, 8999
-		if i%2 == 1 {
-			lo, hi = 18300, 18999
-		}
-		port := lo + rand.IntN((hi-lo)/2)
-		for slices.Contains(addrs, fmt.Sprintf("127.0.0.1:%d", port)) || !canListen(port) {
-			if port++; port > hi {
-				t.Fatalf("no free port in %d-%d on 127.0.0.1", lo, hi)
-			}
-		}
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
-	}
-	sort.Strings(addrs)
-	return addrs
+	return freeAddrsIn(t, n, [2]int{8300, 8999}, [2]int{18300, 18999})
 }
 
 // startReplicaCluster starts three daemons with replicaFlags and waits until
