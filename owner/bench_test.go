@@ -3,6 +3,7 @@ package owner
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // BenchmarkMachineMigration is one whole hand-off between two machines: the
@@ -56,5 +57,38 @@ func BenchmarkNodeReadOwned(b *testing.B) {
 		if err := n.ReadAt(context.Background(), dst, int64(i%512)*4096); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// syncTransport delivers each message at once, in the sender's goroutine.
+type syncTransport struct{ nodes []*Node }
+
+func (t *syncTransport) Send(m Message) error { return t.nodes[m.To].Receive(m) }
+func (t *syncTransport) Disconnect(NodeID)    {}
+
+// noCache is a kernel with nothing cached: invalidations are immediate.
+type noCache struct{}
+
+func (noCache) Invalidate(PageID) error { return nil }
+
+// BenchmarkNodeHandOff is the drivers' part of a hand-off, with and without
+// the copy a giver keeps under --replicas 1: one page goes back and forth
+// between two nodes over a transport that delivers at once.
+func BenchmarkNodeHandOff(b *testing.B) {
+	for _, replicas := range []int{0, 1} {
+		b.Run(map[int]string{0: "replicas=0", 1: "replicas=1"}[replicas], func(b *testing.B) {
+			t := &syncTransport{}
+			for id := range NodeID(2) {
+				cfg := NodeConfig{Config: Config{Self: id, Nodes: 2, Pages: 2}, PageSize: 4096, Timeout: time.Second, Replicas: replicas}
+				t.nodes = append(t.nodes, NewNode(cfg, t, benchStore{make([]byte, 2*4096)}, noCache{}))
+			}
+			dst := make([]byte, 4096)
+			b.ReportAllocs()
+			for i := range b.N {
+				if err := t.nodes[1-i%2].ReadAt(context.Background(), dst, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

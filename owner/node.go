@@ -93,6 +93,7 @@ type Node struct {
 	// held back for an epoch not installed yet, the highest epoch seen,
 	// and the recovery this node coordinates.
 	copies                   map[PageID]pageCopy
+	spareCopies              [][]byte // buffers of dropped copies, for the next ones
 	dirty                    map[PageID]bool
 	copyWaits                map[copyKey][]copyWait
 	members                  []bool
@@ -398,7 +399,7 @@ func (n *Node) Receive(msg Message) error {
 		return err
 	}
 	if msg.Type == MsgPage {
-		delete(n.copies, msg.Page) // the page here is newer
+		n.dropCopyLocked(msg.Page) // the page here is newer
 		copy(n.store.Bytes(msg.Page), msg.Data)
 		n.stats.pagesIn[msg.From].Add(1)
 		n.stats.bytesIn.Add(uint64(len(msg.Data)))

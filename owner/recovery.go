@@ -254,7 +254,7 @@ func (n *Node) install(epoch uint32, owners []NodeID) error {
 	}
 	for p, o := range owners {
 		if o == n.cfg.Self {
-			delete(n.copies, PageID(p))
+			n.dropCopyLocked(PageID(p))
 		}
 	}
 	n.members, n.nextMembers = n.nextMembers, nil

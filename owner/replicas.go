@@ -49,11 +49,31 @@ func (n *Node) keepCopyLocked(p PageID, version uint64, data []byte) {
 		return
 	}
 	if c.data == nil {
-		c.data = make([]byte, n.cfg.PageSize)
+		c.data = n.copyBufferLocked()
 	}
 	copy(c.data, data)
 	c.version = version
 	n.copies[p] = c
+}
+
+// dropCopyLocked forgets the copy of page p, if any, keeping its buffer
+// for the next copy: a page going back and forth is copied at every
+// hand-off, and allocating each time costs more than the copy; mu held.
+func (n *Node) dropCopyLocked(p PageID) {
+	if c, ok := n.copies[p]; ok {
+		n.spareCopies = append(n.spareCopies, c.data)
+		delete(n.copies, p)
+	}
+}
+
+// copyBufferLocked is a page-sized buffer for a copy; mu held.
+func (n *Node) copyBufferLocked() []byte {
+	if k := len(n.spareCopies); k > 0 {
+		b := n.spareCopies[k-1]
+		n.spareCopies = n.spareCopies[:k-1]
+		return b
+	}
+	return make([]byte, n.cfg.PageSize)
 }
 
 // handOffCopiesLocked keeps a copy of a page being handed on, in the same
