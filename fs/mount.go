@@ -130,10 +130,9 @@ func (f *FS) Check() error {
 	dir := f.cfg.Mountpoint
 	st, err := os.Stat(dir)
 	if errors.Is(err, syscall.ENOTCONN) {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("%s is a dead FUSE mount and cannot be unmounted: %w", dir, err)
+		if err := f.clearDeadMount(); err != nil {
+			return err
 		}
-		f.log.Warn("cleared the mount a dead daemon left", "mountpoint", dir)
 		st, err = os.Stat(dir)
 	}
 	switch {
@@ -145,12 +144,30 @@ func (f *FS) Check() error {
 		return fmt.Errorf("mount point %s is not a directory", dir)
 	}
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, syscall.ENOTCONN) {
+		// The kernel answered the stat from its attribute cache.
+		if err := f.clearDeadMount(); err != nil {
+			return err
+		}
+		entries, err = os.ReadDir(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("mount point: %w", err)
 	}
 	if len(entries) > 0 {
 		return fmt.Errorf("mount point %s is not empty (it holds %s): its files would be hidden", dir, entries[0].Name())
 	}
+	return nil
+}
+
+// clearDeadMount detaches the mount a killed daemon left on the mount point,
+// which answers ENOTCONN to everything.
+func (f *FS) clearDeadMount() error {
+	dir := f.cfg.Mountpoint
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("%s is a dead FUSE mount and cannot be unmounted: %w", dir, err)
+	}
+	f.log.Warn("cleared the mount a dead daemon left", "mountpoint", dir)
 	return nil
 }
 

@@ -29,10 +29,7 @@ func (f *FS) preload() error {
 	seg := f.segment.Load()
 	zeros := make([]byte, preloadChunk)
 	unit := int64(f.unit())
-	for _, r := range f.node.Owners() {
-		if r.Owner != f.cfg.Self {
-			continue
-		}
+	for _, r := range f.node.Owned() {
 		for off, end := int64(r.First)*unit, int64(r.Last+1)*unit; off < end; off += preloadChunk {
 			n := min(preloadChunk, end-off)
 			if errno := seg.WriteCache(off, zeros[:n]); errno != 0 {

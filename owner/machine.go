@@ -71,7 +71,10 @@ func NewMachine(cfg Config) *Machine {
 		o := InitialOwner(PageID(i), cfg.Nodes, cfg.Pages)
 		ps := &m.pages[i]
 		ps.prob, ps.next, ps.peer = o, None, None
-		if o == cfg.Self && !cfg.Rejoin {
+		switch {
+		case cfg.Rejoin:
+			ps.prob = None // unknown until the epoch that takes it in
+		case o == cfg.Self:
 			ps.phase = owned
 		}
 	}

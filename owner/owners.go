@@ -20,6 +20,14 @@ func (n *Node) Owners() []Run {
 	return runs(n.m.Pages(), n.m.Owner)
 }
 
+// Owned is the runs of pages this node owns: none on a node that rejoins,
+// whatever the initial split says.
+func (n *Node) Owned() []Run {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ownedRunsLocked()
+}
+
 // ownedRunsLocked is the runs of pages this node owns; mu held.
 func (n *Node) ownedRunsLocked() []Run {
 	all := runs(n.m.Pages(), func(p PageID) NodeID {

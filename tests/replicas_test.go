@@ -169,13 +169,17 @@ func TestReplicaSurvivesKill(t *testing.T) {
 	c.requireNoPagesOf(a, cc)
 
 	// C restarted with its command line rejoins, holding nothing, and
-	// works with the others: it reads what A wrote over the page it lost
-	// (survivorsWork's seed 54), and B reads what it writes.
+	// works with the others: it reads what the survivors wrote over the
+	// pages it lost (survivorsWork's seed 54), and B reads what it writes.
 	c.restart(cc)
 	if log := c.nodes[cc].stderr.String(); !strings.Contains(log, "rejoining a running cluster") {
 		t.Fatalf("the restarted C did not rejoin:\n%s", c.nodes[cc].stderr.tail(4000))
 	}
 	mustRun(t, dsm("check", c.seg(cc), moved*pageSize, pageSize, 54)...)
+	// C's own page at start, which it no longer owns: it must come from
+	// the cluster, not from the start content a fresh node would push
+	// into its page cache.
+	mustRun(t, dsm("check", c.seg(cc), native*pageSize, pageSize, 54)...)
 	mustRun(t, dsm("write", c.seg(cc), native*pageSize, pageSize, 55)...)
 	mustRun(t, dsm("check", c.seg(b), native*pageSize, pageSize, 55)...)
 }
