@@ -259,11 +259,12 @@ func (m *Machine) Lost(p PageID) bool { return m.pages[p].phase == lost }
 // Version is the version of page p's bytes here, if this node owns it.
 func (m *Machine) Version(p PageID) uint64 { return m.pages[p].ver }
 
-// Sync starts a new version of page p, which is here and not leaving, for
-// copies to be made of; it reports false for any other page.
+// Sync starts a new version of page p, which is here, for copies to be
+// made of; it reports false for a page that is not. A page leaving gets
+// one more version when it is handed on.
 func (m *Machine) Sync(p PageID) (uint64, bool) {
 	ps := &m.pages[p]
-	if ps.phase != owned {
+	if !m.Owns(p) {
 		return 0, false
 	}
 	ps.ver++

@@ -279,8 +279,14 @@ func (n *Node) install(epoch uint32, owners []NodeID) error {
 	rd := n.m.Ready()
 	deferred := n.deferred
 	n.deferred = nil
+	resend := n.copiesToResendLocked(epoch)
 	n.mu.Unlock()
 	n.send(rd.Messages)
+	for _, msg := range resend {
+		if err := n.transport.Send(msg); err != nil {
+			n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == msg.To }, err)
+		}
+	}
 	for _, msg := range deferred {
 		if err := n.Receive(msg); err != nil {
 			n.log.Warn("message held back for the new epoch", "msg", msg.String(), "err", err)

@@ -178,3 +178,27 @@ func TestTwoReplicasSurviveTwoDeaths(t *testing.T) {
 		t.Fatalf("after nodes 4 and 0 died, page 0 reads %q on node 2, want 'A'", got)
 	}
 }
+
+// TestSyncAfterHandOff: a page written here and handed on before the sync
+// must still be copied elsewhere by it: the hand-off alone leaves its copy
+// on this node, which may die with the receiver.
+func TestSyncAfterHandOff(t *testing.T) {
+	c := newClusterWith(t, 4, 8, func(cfg *owner.NodeConfig) {
+		cfg.Replicas, cfg.FenceWait, cfg.Timeout = 1, 50*time.Millisecond, 5*time.Second
+	})
+	c.write(t, 3, 6, 'W') // node 3's own page
+	if err := c.kernels[3].Invalidate(6); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.read(t, 2, 6); got != 'W' {
+		t.Fatalf("node 2 reads %q from page 6, want 'W'", got)
+	}
+	if err := c.nodes[3].Sync(context.Background()); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	c.kill(2)
+	c.kill(3)
+	if got := c.read(t, 1, 6); got != 'W' {
+		t.Fatalf("after nodes 2 and 3 died, synced page 6 reads %q on node 1, want 'W'", got)
+	}
+}

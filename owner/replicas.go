@@ -33,6 +33,7 @@ type syncCall struct {
 type copyWait struct {
 	version uint64
 	call    *syncCall
+	msg     Message // the copy, to send again in a new epoch
 }
 
 // copyKey names a copy of page on peer.
@@ -84,7 +85,6 @@ func (n *Node) copyBufferLocked() []byte {
 func (n *Node) handOffCopiesLocked(handOff Message) []Message {
 	data := n.store.Bytes(handOff.Page)
 	n.keepCopyLocked(handOff.Page, handOff.Version, data)
-	delete(n.dirty, handOff.Page)
 	var out []Message
 	for _, to := range n.copyTargetsLocked() {
 		if to == handOff.To || len(out) == n.cfg.Replicas-1 {
@@ -136,16 +136,24 @@ func (n *Node) Sync(ctx context.Context) error {
 	epoch, _ := n.m.Epoch()
 	var msgs []Message
 	for p := range n.dirty {
-		version, ok := n.m.Sync(p)
 		delete(n.dirty, p)
-		if !ok {
-			continue
+		var version uint64
+		var data []byte
+		if v, ok := n.m.Sync(p); ok {
+			version, data = v, append([]byte(nil), n.store.Bytes(p)...)
+		} else if c, ok := n.copies[p]; ok {
+			// Handed on since it was written: what it carried is the
+			// copy kept here, which must not die with this node
+			// while the hand-off may still be on the wire.
+			version, data = c.version, append([]byte(nil), c.data...)
+		} else {
+			continue // came back and left again: a newer copy went out
 		}
-		data := append([]byte(nil), n.store.Bytes(p)...)
 		for _, to := range targets {
-			msgs = append(msgs, Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: p, Epoch: epoch, Version: version, Data: data})
+			msg := Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: p, Epoch: epoch, Version: version, Data: data}
+			msgs = append(msgs, msg)
 			k := copyKey{p, to}
-			n.copyWaits[k] = append(n.copyWaits[k], copyWait{version, call})
+			n.copyWaits[k] = append(n.copyWaits[k], copyWait{version, call, msg})
 			call.pending++
 		}
 	}
@@ -172,6 +180,22 @@ func (n *Node) Sync(ctx context.Context) error {
 		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, ctx.Err())
 		return <-call.done
 	}
+}
+
+// copiesToResendLocked are the copies syncs still wait for, stamped with
+// epoch, just installed: their receivers drop them as from an earlier
+// epoch, so they must go again; mu held.
+func (n *Node) copiesToResendLocked(epoch uint32) []Message {
+	var out []Message
+	for _, ws := range n.copyWaits {
+		for _, w := range ws {
+			if w.call.pending > 0 && w.msg.Epoch < epoch {
+				w.msg.Epoch = epoch
+				out = append(out, w.msg)
+			}
+		}
+	}
+	return out
 }
 
 // failCopyWaits ends the syncs waiting for the matching copies with err.
