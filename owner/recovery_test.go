@@ -202,3 +202,24 @@ func TestSyncAfterHandOff(t *testing.T) {
 		t.Fatalf("after nodes 2 and 3 died, synced page 6 reads %q on node 1, want 'W'", got)
 	}
 }
+
+// TestFailedSyncCopiesAgain: the pages of a sync that failed are still to
+// be copied: the next sync must not find nothing to do.
+func TestFailedSyncCopiesAgain(t *testing.T) {
+	c := newReplicaCluster(t)
+	c.write(t, 2, 4, 'F')
+	if err := c.kernels[2].Invalidate(4); err != nil {
+		t.Fatal(err)
+	}
+	c.net.Transport(2).Disconnect(0) // node 2's copies go to node 0 first
+	if err := c.nodes[2].Sync(context.Background()); err == nil {
+		t.Fatal("sync to an unreachable peer succeeded")
+	}
+	c.nodes[2].PeerLost(0)
+	if err := c.nodes[2].Sync(context.Background()); err != nil {
+		t.Fatalf("second sync: %v", err)
+	}
+	if n := c.nodes[1].Stats().Copies; n != 1 {
+		t.Fatalf("after the second sync node 1 keeps %d copies, want page 4's", n)
+	}
+}

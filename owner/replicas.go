@@ -27,6 +27,7 @@ type pageCopy struct {
 type syncCall struct {
 	pending int
 	done    chan error // gets one value: nil when all are kept, or why not
+	pages   []PageID   // to mark written again if it fails
 }
 
 // copyWait is a copy of one page to one peer that a syncCall waits for.
@@ -149,6 +150,7 @@ func (n *Node) Sync(ctx context.Context) error {
 		} else {
 			continue // came back and left again: a newer copy went out
 		}
+		call.pages = append(call.pages, p)
 		for _, to := range targets {
 			msg := Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: p, Epoch: epoch, Version: version, Data: data}
 			msgs = append(msgs, msg)
@@ -167,6 +169,20 @@ func (n *Node) Sync(ctx context.Context) error {
 		}
 	}
 	n.stats.syncs.Add(1)
+	err := n.waitSync(ctx, call)
+	if err != nil {
+		// The pages are not safe yet: the next sync copies them again.
+		n.mu.Lock()
+		for _, p := range call.pages {
+			n.wroteLocked(p)
+		}
+		n.mu.Unlock()
+	}
+	return err
+}
+
+// waitSync waits until call's copies are acknowledged, or fails it.
+func (n *Node) waitSync(ctx context.Context, call *syncCall) error {
 	timer := time.NewTimer(n.cfg.Timeout)
 	defer timer.Stop()
 	select {
