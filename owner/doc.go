@@ -30,6 +30,13 @@
 // `dsmfs owners` (owners.go), leaving the cluster (leave.go: survivors pull
 // the leaver's pages by ordinary requests), and counters (stats.go).
 //
+// Failures change ownership only through epochs (epoch.go, pure; the
+// driver's side in recovery.go): with replicas (replicas.go: copies kept at
+// hand-offs and fsync), the lowest live member of a quorum freezes the live
+// nodes into a new epoch, plans an owner for every page from what they own
+// and the copies they keep, and installs it; page traffic of an earlier
+// epoch is dropped. The same change takes a restarted node back in.
+//
 // This package imports none of dsmfs's other packages; they import it. It
 // must never touch the kernel, a socket or the page bytes except through
 // its ports.
