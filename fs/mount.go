@@ -225,6 +225,19 @@ func (f *FS) Invalidate(p owner.PageID) error {
 	}
 }
 
+// InvalidateAll takes every page of the segment from local programs at
+// once (a length of 0 reaches the end of the file).
+func (f *FS) InvalidateAll() error {
+	seg := f.segment.Load()
+	if seg == nil || f.unmounted.Load() {
+		return nil
+	}
+	if errno := seg.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
+		return fmt.Errorf("invalidating the segment: %w", errno)
+	}
+	return nil
+}
+
 // rootNode is the mount's root directory.
 type rootNode struct {
 	fusefs.Inode

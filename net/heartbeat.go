@@ -37,7 +37,10 @@ func (t *TCP) watch(fenced func(paused time.Duration)) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	last := time.Now()
-	for now := range ticker.C {
+	for range ticker.C {
+		// Not the tick's own time: that is when the tick was due, which
+		// for the first tick after a pause is before the pause.
+		now := time.Now()
 		if t.closed.Load() {
 			return
 		}

@@ -70,6 +70,7 @@ func (t *syncTransport) Disconnect(NodeID)    {}
 type noCache struct{}
 
 func (noCache) Invalidate(PageID) error { return nil }
+func (noCache) InvalidateAll() error    { return nil }
 
 // BenchmarkNodeHandOff is the drivers' part of a hand-off, with and without
 // the copy a giver keeps under --replicas 1: one page goes back and forth

@@ -78,6 +78,15 @@ func (k *fakeKernel) Invalidate(p owner.PageID) error {
 	return nil
 }
 
+func (k *fakeKernel) InvalidateAll() error {
+	for p := range k.locks {
+		if err := k.Invalidate(owner.PageID(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type cluster struct {
 	net     *dsmnet.Inmem
 	nodes   []*owner.Node

@@ -31,4 +31,6 @@ type Kernel interface {
 	// It blocks until that is done, so it needs FUSE requests to be served
 	// meanwhile: never call it from a FUSE request handler.
 	Invalidate(p PageID) error
+	// InvalidateAll does the same for every page at once.
+	InvalidateAll() error
 }

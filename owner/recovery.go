@@ -468,16 +468,10 @@ func (n *Node) Fence() {
 	n.mu.Lock()
 	n.closed, n.fenced = true, true
 	n.failWaitersLocked(func(PageID) bool { return true }, func(PageID) error { return ErrFenced })
-	var held []PageID
-	for p := range PageID(n.cfg.Pages) {
-		if n.m.Owns(p) {
-			held = append(held, p)
-		}
-	}
 	n.mu.Unlock()
-	for _, p := range held {
-		if err := n.kernel.Invalidate(p); err != nil {
-			n.log.Warn("cannot take page from local programs", "page", p, "err", err)
-		}
+	// One call, however large the segment: the others give the pages
+	// away a fixed time after this node lost its quorum.
+	if err := n.kernel.InvalidateAll(); err != nil {
+		n.log.Error("cannot take the pages from local programs", "err", err)
 	}
 }

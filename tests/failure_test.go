@@ -18,6 +18,7 @@ func TestStoppedPeerDeclaredDead(t *testing.T) {
 	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "2s", "--timeout", "30s"}})
 	stopped := c.nodes[2]
 	stopped.cmd.Process.Signal(syscall.SIGSTOP)
+	stoppedAt := time.Now()
 	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
 
 	owners := filepath.Join(c.nodes[0].mnt, ".owners")
@@ -37,6 +38,9 @@ func TestStoppedPeerDeclaredDead(t *testing.T) {
 	mustRun(t, dsm("write", c.seg(0), 40*pageSize, 8*pageSize, 5)...) // node 1's pages
 	mustRun(t, dsm("check", c.seg(1), 40*pageSize, 8*pageSize, 5)...)
 
+	// Stopped clearly longer than the peer timeout, which is what it
+	// can tell from its own clock.
+	time.Sleep(time.Until(stoppedAt.Add(4 * time.Second)))
 	stopped.cmd.Process.Signal(syscall.SIGCONT)
 	if !stopped.waitExit(15 * time.Second) {
 		t.Fatal("the resumed node keeps running after being declared dead")
