@@ -27,7 +27,9 @@ func TestSegmentFile(t *testing.T) {
 // that touches a page node 1 owns must get SIGBUS once --timeout passes,
 // rather than hang. Afterwards node 1 resumes and both stop cleanly.
 func TestUnservedFaultGetsSIGBUS(t *testing.T) {
-	c := startClusterWith(t, clusterOpts{flags: []string{"--timeout", "2s"}})
+	// The peer timeout outlasts the stop (the kernel retries the READ a
+	// few times, ~5 s in all): this is about --timeout, not a death.
+	c := startClusterWith(t, clusterOpts{flags: []string{"--timeout", "2s", "--peer-timeout", "60s"}})
 	frozen := c.nodes[1].cmd.Process
 	if err := frozen.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
