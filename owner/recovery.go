@@ -144,20 +144,10 @@ func (n *Node) coordinate() error {
 		return err
 	}
 	rec := &recovery{epoch: epoch, reports: map[NodeID][]Holding{n.cfg.Self: n.holdingsLocked()}, waiting: map[NodeID]bool{}, done: make(chan struct{})}
-	// The new epoch's members are the live nodes: members that did not
-	// die, and restarted nodes that asked to rejoin.
-	var out, next []NodeID
-	n.nextMembers = make([]bool, n.cfg.Nodes)
-	for id := range NodeID(n.cfg.Nodes) {
-		switch {
-		case n.dead[id] && n.members[id]:
-			out = append(out, id)
-		case !n.dead[id]:
-			next = append(next, id)
-			n.nextMembers[id] = true
-			if id != n.cfg.Self {
-				rec.waiting[id] = true
-			}
+	out, next := n.nextMembersLocked()
+	for _, id := range next {
+		if id != n.cfg.Self {
+			rec.waiting[id] = true
 		}
 	}
 	asked := slices.Collect(maps.Keys(rec.waiting))
@@ -177,22 +167,8 @@ func (n *Node) coordinate() error {
 			n.log.Warn("cannot ask for recovery", "peer", id, "err", err)
 		}
 	}
-	select {
-	case <-rec.done:
-	case <-time.After(n.cfg.FenceWait):
-		n.mu.Lock()
-		if n.recovery != rec {
-			n.mu.Unlock()
-			return nil // superseded, see receiveRecovery
-		}
-		var silent []NodeID
-		for id := range rec.waiting {
-			n.dead[id] = true
-			silent = append(silent, id)
-		}
-		n.recoverAgain = true
-		n.mu.Unlock()
-		return fmt.Errorf("epoch %d: nodes %v did not report; recovering without them", epoch, silent)
+	if err := n.awaitReports(rec); err != nil || n.superseded(rec) {
+		return err
 	}
 	if len(out) > 0 {
 		// A node left out may still run, cut off: by now it has lost
@@ -219,6 +195,53 @@ func (n *Node) coordinate() error {
 		}
 	}
 	return n.install(epoch, owners)
+}
+
+// superseded reports whether a newer epoch replaced rec.
+func (n *Node) superseded(rec *recovery) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.recovery != rec
+}
+
+// nextMembersLocked are the members of the epoch this node starts, the
+// live nodes (members that did not die, and restarted nodes that asked to
+// rejoin), and the members left out, dead; mu held.
+func (n *Node) nextMembersLocked() (out, next []NodeID) {
+	n.nextMembers = make([]bool, n.cfg.Nodes)
+	for id := range NodeID(n.cfg.Nodes) {
+		switch {
+		case n.dead[id] && n.members[id]:
+			out = append(out, id)
+		case !n.dead[id]:
+			next = append(next, id)
+			n.nextMembers[id] = true
+		}
+	}
+	return out, next
+}
+
+// awaitReports waits for every member's report. A member silent for a
+// peer timeout is dead too: the recovery starts again without it.
+func (n *Node) awaitReports(rec *recovery) error {
+	select {
+	case <-rec.done:
+		return nil
+	case <-time.After(n.cfg.FenceWait):
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.recovery != rec {
+		return nil // superseded (see receiveRecovery); coordinate finds out
+	}
+	var silent []NodeID
+	for id := range rec.waiting {
+		n.dead[id] = true
+		silent = append(silent, id)
+	}
+	n.recoverAgain = true
+	n.recovery = nil
+	return fmt.Errorf("epoch %d: nodes %v did not report; recovering without them", rec.epoch, silent)
 }
 
 // holdingsLocked is this node's recovery report: the pages it owns and the
