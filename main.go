@@ -192,9 +192,6 @@ func mount(c *cli.Context) error {
 		return err
 	}
 	live := transport.Rejoined()
-	if live != nil {
-		log.Info("rejoining a running cluster, holding no pages", "live", live)
-	}
 	node := owner.NewNode(owner.NodeConfig{
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Rejoin: live != nil},
 		Live:       live,

@@ -24,7 +24,7 @@ import (
 // only those are to be connected, the others are dead. It drops the
 // connections made to any other, and returns the peers to connect to.
 func (t *TCP) rejoin(live []string) map[owner.NodeID]bool {
-	t.log.Info("rejoining a running cluster", "live", live)
+	t.log.Info("rejoining a running cluster, holding no pages", "live", live)
 	want := map[owner.NodeID]bool{t.cfg.Self: true}
 	for _, name := range live {
 		if id, ok := t.memberID(name); ok {
