@@ -106,10 +106,10 @@ func (m *Machine) Holdings() []Holding {
 
 // Plan decides the owner of every page from the reports of the live nodes,
 // by NodeID. A page a live node owns stays there. A page nobody owns goes to
-// the live node with its newest copy, which promotes it. A page with no copy
-// left anywhere comes back as it was at start, all zeros, on a live node
-// chosen by page number. Plan is deterministic: every coordinator decides
-// alike from the same reports.
+// the live node with its newest copy, which promotes it. The pages with no
+// copy left anywhere come back as they were at start, all zeros, shared
+// among the live nodes in contiguous runs. Plan is deterministic: every
+// coordinator decides alike from the same reports.
 func Plan(pages int, reports map[NodeID][]Holding) []NodeID {
 	owners := make([]NodeID, pages)
 	copyAt := make([]NodeID, pages)
@@ -128,14 +128,19 @@ func Plan(pages int, reports map[NodeID][]Holding) []NodeID {
 			}
 		}
 	}
+	var uncopied []int
 	for p := range owners {
 		switch {
 		case owners[p] != None || len(live) == 0:
 		case copyAt[p] != None:
 			owners[p] = copyAt[p]
 		default:
-			owners[p] = live[p%len(live)]
+			uncopied = append(uncopied, p)
 		}
+	}
+	// In even, contiguous shares, so that neighbouring pages stay together.
+	for i, p := range uncopied {
+		owners[p] = live[i*len(live)/len(uncopied)]
 	}
 	return owners
 }
