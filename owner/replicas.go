@@ -32,9 +32,8 @@ type syncCall struct {
 
 // copyWait is a copy of one page to one peer that a syncCall waits for.
 type copyWait struct {
-	version uint64
-	call    *syncCall
-	msg     Message // the copy, to send again in a new epoch
+	call *syncCall
+	msg  Message // the copy, to send again in a new epoch
 }
 
 // copyKey names a copy of page on peer.
@@ -120,8 +119,8 @@ func (n *Node) copyTargetsLocked() []NodeID {
 }
 
 // Sync returns once every page written here since its last copy is kept by
-// Replicas peers, at the version it has now (msync and fsync). A page that
-// left meanwhile needs nothing: its giver kept what it sent.
+// Replicas peers (msync and fsync): at the version it has now, or, for a
+// page handed on since, at the version it left with.
 func (n *Node) Sync(ctx context.Context) error {
 	if n.cfg.Replicas == 0 {
 		return nil
@@ -148,14 +147,14 @@ func (n *Node) Sync(ctx context.Context) error {
 			// while the hand-off may still be on the wire.
 			version, data = c.version, append([]byte(nil), c.data...)
 		} else {
-			continue // came back and left again: a newer copy went out
+			continue // none: a page leaves only with its copy kept here
 		}
 		call.pages = append(call.pages, p)
 		for _, to := range targets {
 			msg := Message{Type: MsgReplica, From: n.cfg.Self, To: to, Page: p, Epoch: epoch, Version: version, Data: data}
 			msgs = append(msgs, msg)
 			k := copyKey{p, to}
-			n.copyWaits[k] = append(n.copyWaits[k], copyWait{version, call, msg})
+			n.copyWaits[k] = append(n.copyWaits[k], copyWait{call, msg})
 			call.pending++
 		}
 	}
@@ -271,7 +270,7 @@ func (n *Node) ackCopyLocked(msg Message) {
 	ws := n.copyWaits[k][:0]
 	for _, w := range n.copyWaits[k] {
 		switch {
-		case w.version > msg.Version:
+		case w.msg.Version > msg.Version:
 			ws = append(ws, w)
 		case w.call.pending > 0:
 			if w.call.pending--; w.call.pending == 0 {
