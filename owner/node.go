@@ -433,19 +433,24 @@ func (n *Node) readyLocked() Ready {
 		}
 	}
 	for _, a := range rd.Actions {
-		if a.Kind != ActServe {
-			continue
+		if a.Kind == ActServe {
+			n.serveWaitersLocked(a.Page)
 		}
-		for w := n.waiters[a.Page]; w != nil; w = w.next {
-			w.apply(n.store)
-			if w.src != nil {
-				n.wroteLocked(a.Page)
-			}
-			w.done <- nil
-		}
-		delete(n.waiters, a.Page)
 	}
 	return rd
+}
+
+// serveWaitersLocked performs the accesses waiting for page p, which is
+// here now; mu held.
+func (n *Node) serveWaitersLocked(p PageID) {
+	for w := n.waiters[p]; w != nil; w = w.next {
+		w.apply(n.store)
+		if w.src != nil {
+			n.wroteLocked(p)
+		}
+		w.done <- nil
+	}
+	delete(n.waiters, p)
 }
 
 // run carries out a Ready without mu held. ActServe was done under mu.

@@ -281,19 +281,11 @@ func (n *Node) install(epoch uint32, owners []NodeID) error {
 		}
 	}
 	n.members, n.nextMembers = n.nextMembers, nil
-	for p, w := range n.waiters {
+	for p := range n.waiters {
 		switch {
 		case n.m.Lost(p):
-			continue
 		case n.m.Owns(p):
-			for ; w != nil; w = w.next {
-				w.apply(n.store)
-				if w.src != nil {
-					n.wroteLocked(p)
-				}
-				w.done <- nil
-			}
-			delete(n.waiters, p)
+			n.serveWaitersLocked(p)
 		default:
 			n.m.Access(p)
 		}
@@ -305,11 +297,7 @@ func (n *Node) install(epoch uint32, owners []NodeID) error {
 	resend := n.copiesToResendLocked(epoch)
 	n.mu.Unlock()
 	n.send(rd.Messages)
-	for _, msg := range resend {
-		if err := n.transport.Send(msg); err != nil {
-			n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == msg.To }, err)
-		}
-	}
+	n.sendCopies(resend)
 	for _, msg := range deferred {
 		if err := n.Receive(msg); err != nil {
 			n.log.Warn("message held back for the new epoch", "msg", msg.String(), "err", err)

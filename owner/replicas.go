@@ -162,11 +162,7 @@ func (n *Node) Sync(ctx context.Context) error {
 	if call.pending == 0 {
 		return nil
 	}
-	for _, msg := range msgs {
-		if err := n.transport.Send(msg); err != nil {
-			n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == msg.To }, err)
-		}
-	}
+	n.sendCopies(msgs)
 	n.stats.syncs.Add(1)
 	err := n.waitSync(ctx, call)
 	if err != nil {
@@ -194,6 +190,16 @@ func (n *Node) waitSync(ctx context.Context, call *syncCall) error {
 	case <-ctx.Done():
 		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, ctx.Err())
 		return <-call.done
+	}
+}
+
+// sendCopies sends copies syncs wait for; a copy that cannot go fails the
+// syncs waiting on its peer.
+func (n *Node) sendCopies(msgs []Message) {
+	for _, msg := range msgs {
+		if err := n.transport.Send(msg); err != nil {
+			n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == msg.To }, err)
+		}
 	}
 }
 
