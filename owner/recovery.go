@@ -1,7 +1,6 @@
 package owner
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,20 +17,13 @@ import (
 // A node left out may still be alive, cut off by a broken connection or a
 // partition. It cannot hear a quorum (the members that left it out are one,
 // and they disconnect it before they answer), so KeepQuorum tells it to
-// fence itself within half a peer timeout, while the coordinator waits a
-// whole one (NodeConfig.FenceWait) before it installs. Quorum is more than
-// half the members, or exactly half with the lowest member among them, so
-// two groups cut apart can never both recover.
+// fence itself within half a peer timeout (fence.go), while the
+// coordinator waits a whole one (NodeConfig.FenceWait) before it installs.
+// The same epoch change takes a restarted node back in (rejoin.go).
 
 // ErrPageLost is returned for an access to a page that died with its owner,
 // no copy of it left.
 var ErrPageLost = errors.New("the page was lost with its owner")
-
-// ErrFenced is returned for accesses on a node that fenced itself.
-var ErrFenced = errors.New("this node was cut off from the cluster")
-
-// ErrNoQuorum is KeepQuorum's answer when this node hears too few members.
-var ErrNoQuorum = errors.New("this node hears less than a quorum of the cluster")
 
 // nextEpoch is the epoch a coordinator starts above the highest it has
 // seen: a round number in the high 16 bits and the coordinator in the low
@@ -47,25 +39,6 @@ type recovery struct {
 	reports map[NodeID][]Holding
 	waiting map[NodeID]bool // members yet to report
 	done    chan struct{}   // closed when none is waiting
-}
-
-// quorumLocked reports whether the members for which up is true (this node
-// always is) are a quorum; mu held.
-func (n *Node) quorumLocked(up func(NodeID) bool) bool {
-	total, alive, lowest := 0, 0, None
-	for id := range NodeID(n.cfg.Nodes) {
-		if !n.members[id] {
-			continue
-		}
-		if lowest == None {
-			lowest = id
-		}
-		total++
-		if id == n.cfg.Self || up(id) {
-			alive++
-		}
-	}
-	return 2*alive > total || 2*alive == total && (lowest == n.cfg.Self || up(lowest))
 }
 
 // coordinatorLocked reports whether this node is to run recovery: it is the
@@ -328,68 +301,9 @@ func (n *Node) deferLocked(msg Message) bool {
 func (n *Node) receiveRecovery(msg Message) error {
 	switch msg.Type {
 	case MsgRecoverQuery:
-		next, err := DecodeNodes(msg.Data, n.cfg.Nodes)
-		if err != nil {
-			return err
-		}
-		n.mu.Lock()
-		if err := n.m.Freeze(msg.Epoch); err != nil {
-			// The coordinator missed a newer epoch: an empty reply
-			// stamped with ours tells it to try again above it.
-			epoch, _ := n.m.Epoch()
-			n.mu.Unlock()
-			n.log.Info("stale recovery query", "from", msg.From, "err", err)
-			return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: epoch})
-		}
-		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
-		n.recovery = nil // a newer epoch than any this node coordinates
-		n.nextMembers = make([]bool, n.cfg.Nodes)
-		for _, id := range next {
-			n.nextMembers[id], n.dead[id] = true, false
-		}
-		var out []NodeID
-		for id := range NodeID(n.cfg.Nodes) {
-			if n.members[id] && !n.nextMembers[id] {
-				out = append(out, id)
-				n.dead[id] = true
-			}
-		}
-		report := EncodeHoldings(n.holdingsLocked())
-		n.mu.Unlock()
-		// Cut the nodes left out before answering, so that they lose
-		// their quorum before the coordinator starts to wait for them
-		// to fence.
-		for _, id := range out {
-			n.transport.Disconnect(id)
-		}
-		return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: msg.Epoch, Data: report})
+		return n.receiveQuery(msg)
 	case MsgRecoverReply:
-		hs, err := DecodeHoldings(msg.Data, n.cfg.Pages)
-		if err != nil {
-			return err
-		}
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		rec := n.recovery
-		if rec != nil && msg.Epoch > rec.epoch {
-			// A newer epoch than this one: give it up, and coordinate
-			// again, above it, if this node still should.
-			n.maxEpoch = max(n.maxEpoch, msg.Epoch)
-			n.recovery, n.recoverAgain = nil, true
-			if len(rec.waiting) > 0 { // else done is closed already
-				clear(rec.waiting)
-				close(rec.done)
-			}
-			return nil
-		}
-		if rec == nil || rec.epoch != msg.Epoch || !rec.waiting[msg.From] {
-			return nil // for a recovery given up
-		}
-		rec.reports[msg.From] = hs
-		delete(rec.waiting, msg.From)
-		if len(rec.waiting) == 0 {
-			close(rec.done)
-		}
+		return n.receiveReport(msg)
 	case MsgRecoverInstall:
 		owners, err := DecodeOwnerMap(msg.Data, n.cfg.Pages, n.cfg.Nodes)
 		if err != nil {
@@ -415,74 +329,73 @@ func (n *Node) receiveRecovery(msg Message) error {
 	return nil
 }
 
-// Rejoin asks the live members to take this restarted node back; it then
-// waits, holding no page, for the epoch that makes it a member.
-func (n *Node) Rejoin() {
-	for _, id := range n.cfg.Live {
-		if id == n.cfg.Self {
-			continue
-		}
-		if err := n.transport.Send(Message{Type: MsgJoin, From: n.cfg.Self, To: id}); err != nil {
-			n.log.Warn("cannot ask to rejoin", "peer", id, "err", err)
-		}
+// receiveQuery freezes this node into the epoch a coordinator starts, cuts
+// the members it leaves out, and reports what this node holds.
+func (n *Node) receiveQuery(msg Message) error {
+	next, err := DecodeNodes(msg.Data, n.cfg.Nodes)
+	if err != nil {
+		return err
 	}
-}
-
-// Live are the nodes alive now, members or rejoining, this one included.
-func (n *Node) Live() []NodeID {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	if err := n.m.Freeze(msg.Epoch); err != nil {
+		// The coordinator missed a newer epoch: an empty reply
+		// stamped with ours tells it to try again above it.
+		epoch, _ := n.m.Epoch()
+		n.mu.Unlock()
+		n.log.Info("stale recovery query", "from", msg.From, "err", err)
+		return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: epoch})
+	}
+	n.maxEpoch = max(n.maxEpoch, msg.Epoch)
+	n.recovery = nil // a newer epoch than any this node coordinates
+	n.nextMembers = make([]bool, n.cfg.Nodes)
+	for _, id := range next {
+		n.nextMembers[id], n.dead[id] = true, false
+	}
 	var out []NodeID
 	for id := range NodeID(n.cfg.Nodes) {
-		if id == n.cfg.Self || !n.dead[id] {
+		if n.members[id] && !n.nextMembers[id] {
 			out = append(out, id)
+			n.dead[id] = true
 		}
 	}
-	return out
+	report := EncodeHoldings(n.holdingsLocked())
+	n.mu.Unlock()
+	// Cut the nodes left out before answering, so that they lose their
+	// quorum before the coordinator starts to wait for them to fence.
+	for _, id := range out {
+		n.transport.Disconnect(id)
+	}
+	return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: msg.Epoch, Data: report})
 }
 
-// CanRejoin reports whether node id may come back: it is no member any more
-// (its death was recovered, or it left) and the cluster keeps copies, so
-// that no page was left pointing at it.
-func (n *Node) CanRejoin(id NodeID) bool {
+// receiveReport takes a member's report for the recovery this node
+// coordinates, or gives that recovery up for a newer epoch.
+func (n *Node) receiveReport(msg Message) error {
+	hs, err := DecodeHoldings(msg.Data, n.cfg.Pages)
+	if err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.cfg.Replicas > 0 && id != n.cfg.Self && !n.members[id] && !n.closed
-}
-
-// KeepQuorum checks every interval that this node hears a quorum of the
-// members, heard telling which peers it heard from lately, until ctx ends.
-// It returns ErrNoQuorum when it does not: the others may then recover the
-// pages held here, so the node must Fence itself at once.
-func (n *Node) KeepQuorum(ctx context.Context, every time.Duration, heard func(NodeID) bool) error {
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
+	rec := n.recovery
+	if rec != nil && msg.Epoch > rec.epoch {
+		// A newer epoch than this one: give it up, and coordinate
+		// again, above it, if this node still should.
+		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
+		n.recovery, n.recoverAgain = nil, true
+		if len(rec.waiting) > 0 { // else done is closed already
+			clear(rec.waiting)
+			close(rec.done)
 		}
-		n.mu.Lock()
-		ok := n.quorumLocked(func(id NodeID) bool { return !n.dead[id] && heard(id) })
-		n.mu.Unlock()
-		if !ok {
-			return ErrNoQuorum
-		}
+		return nil
 	}
-}
-
-// Fence shuts this node down for good because its peers may give its pages
-// to others: every access fails from now on but the kernel's write-back,
-// whose data is dropped, and every page is taken from local programs.
-func (n *Node) Fence() {
-	n.mu.Lock()
-	n.closed, n.fenced = true, true
-	n.failWaitersLocked(func(PageID) bool { return true }, func(PageID) error { return ErrFenced })
-	n.mu.Unlock()
-	// One call, however large the segment: the others give the pages
-	// away a fixed time after this node lost its quorum.
-	if err := n.kernel.InvalidateAll(); err != nil {
-		n.log.Error("cannot take the pages from local programs", "err", err)
+	if rec == nil || rec.epoch != msg.Epoch || !rec.waiting[msg.From] {
+		return nil // for a recovery given up
 	}
+	rec.reports[msg.From] = hs
+	delete(rec.waiting, msg.From)
+	if len(rec.waiting) == 0 {
+		close(rec.done)
+	}
+	return nil
 }
