@@ -64,7 +64,9 @@ func (s *segmentNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle
 }
 
 // Read serves a page fault (or a read(2)): the bytes come from this node's
-// store, after the page migrates here if another node owns it.
+// store, after the page migrates here if another node owns it. A signal to
+// the faulting program does not end the wait (see owner.Node.ReadAt): an
+// error here would be its SIGBUS.
 func (s *segmentNode) Read(ctx context.Context, fh fusefs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n := int(min(int64(len(dest)), max(s.size()-off, 0)))
 	if err := s.fs.node.ReadAt(ctx, dest[:n], off); err != nil {
@@ -90,7 +92,7 @@ func (s *segmentNode) Write(ctx context.Context, fh fusefs.FileHandle, data []by
 // pages back; with --replicas it returns once copies of them are kept on
 // the peers, so that they survive this node.
 func (s *segmentNode) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
-	if err := s.fs.node.Sync(ctx); err != nil {
+	if err := s.fs.node.Sync(); err != nil {
 		return s.fs.errno("fsync", 0, err)
 	}
 	return 0

@@ -18,6 +18,7 @@ type StatsReport struct {
 	LocalAccesses     uint64  `json:"local_accesses"`
 	RemoteFaults      uint64  `json:"remote_faults"`
 	FaultErrors       uint64  `json:"fault_errors"`
+	Interrupted       uint64  `json:"interrupted_faults"`
 	ReadaheadDeclined uint64  `json:"readahead_declined"`
 	FaultP50Micros    float64 `json:"fault_p50_us"`
 	FaultP99Micros    float64 `json:"fault_p99_us"`
@@ -55,7 +56,7 @@ func (f *FS) statsText(context.Context) []byte {
 	st := f.node.Stats()
 	r := StatsReport{
 		Node: int(f.cfg.Self), Address: f.cfg.Members[f.cfg.Self], Pages: f.cfg.Pages, Block: f.cfg.Block,
-		LocalAccesses: st.LocalAccesses, RemoteFaults: st.RemoteFaults, FaultErrors: st.FaultErrors,
+		LocalAccesses: st.LocalAccesses, RemoteFaults: st.RemoteFaults, FaultErrors: st.FaultErrors, Interrupted: st.Interrupted,
 		ReadaheadDeclined: st.ReadaheadDeclined,
 		FaultP50Micros:    micros(st.FaultP50), FaultP99Micros: micros(st.FaultP99),
 		BytesIn: st.BytesIn, BytesOut: st.BytesOut,

@@ -167,7 +167,9 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 }
 
 // ReadAt fills dst from the segment at byte offset off; FUSE READ handlers
-// call it. A read inside one page waits until the page is here.
+// call it. A read inside one page waits until the page is here, Timeout
+// passes or the node closes; ctx ending (a signal) does not stop it (see
+// wait).
 //
 // A read over several pages, which only the kernel's readahead issues, must
 // not wait: the kernel keeps all its pages locked meanwhile, and two nodes
@@ -295,14 +297,11 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	n.send(rd.Messages)
 	start := time.Now()
 	err := n.wait(ctx, w)
-	switch {
-	case err == nil:
-		n.stats.fault(time.Since(start))
-	case ctx.Err() == nil:
+	if err != nil {
 		n.stats.faultErrors.Add(1)
+	} else {
+		n.stats.fault(time.Since(start))
 	}
-	// An access interrupted by a signal (Go programs get SIGURG all the
-	// time) is no failure: the kernel retries the fault.
 	return err
 }
 
@@ -328,26 +327,34 @@ func (n *Node) refuseLocked(w waiter) error {
 	return nil
 }
 
+// wait waits until w is served, Timeout passes or the node closes. It
+// never gives up because ctx ends: ctx is the FUSE request's, and it ends
+// when a signal interrupts the program that faulted (an interval timer, a
+// profiler, the Go runtime's preemption). Failing the READ would not make
+// the kernel retry it: a failed READ of a fault that the kernel is already
+// retrying (after waiting for a locked page) is SIGBUS. So the access goes
+// on waiting, and the program handles its signal once the page is here.
 func (n *Node) wait(ctx context.Context, w *waiter) error {
 	timer := time.NewTimer(n.cfg.Timeout)
 	defer timer.Stop()
-	var err error
-	select {
-	case err = <-w.done:
-		return err
-	case <-timer.C:
-		err = fmt.Errorf("page %d: %w after %v", w.page, ErrTimeout, n.cfg.Timeout)
-	case <-ctx.Done():
-		err = fmt.Errorf("page %d: %w", w.page, ctx.Err())
+	for interrupted := ctx.Done(); ; {
+		select {
+		case err := <-w.done:
+			return err
+		case <-interrupted:
+			n.stats.interrupted.Add(1)
+			interrupted = nil // counted once; the access waits on
+		case <-timer.C:
+			n.mu.Lock()
+			gone := n.removeWaiter(w)
+			n.mu.Unlock()
+			if !gone {
+				// Served while we gave up: the access has happened.
+				return <-w.done
+			}
+			return fmt.Errorf("page %d: %w after %v", w.page, ErrTimeout, n.cfg.Timeout)
+		}
 	}
-	n.mu.Lock()
-	gone := n.removeWaiter(w)
-	n.mu.Unlock()
-	if !gone {
-		// Served while we gave up: the access has happened.
-		return <-w.done
-	}
-	return err
 }
 
 // removeWaiter unlinks w and reports whether it was still waiting; mu held.

@@ -510,26 +510,46 @@ func TestClosedNodeTakesNoPages(t *testing.T) {
 	}
 }
 
-// TestInterruptedFaultIsNoError: a signal interrupts a wait (Go programs
-// get SIGURG constantly); the access ends, but it is not counted as a
-// failure, since the kernel retries the fault.
-func TestInterruptedFaultIsNoError(t *testing.T) {
-	nw := dsmnet.NewInmem(2, 1)
-	store, err := pages.New(4, pageSize)
-	if err != nil {
-		t.Fatal(err)
+// waitFor polls cond until it holds, failing the test after a few seconds
+// with what it waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
-	defer store.Close()
-	n := owner.NewNode(owner.NodeConfig{Config: owner.Config{Self: 0, Nodes: 2, Pages: 4}, PageSize: pageSize, Timeout: time.Minute},
-		nw.Transport(0), store, newFakeKernel(4))
-	nw.Attach(0, n.Receive)
-	nw.Attach(1, func(owner.Message) error { return nil }) // never answers
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := n.ReadAt(ctx, make([]byte, pageSize), 3*pageSize); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want the context's error", err)
+}
+
+// TestInterruptedAccessWaitsOn: a signal that interrupts a program's fault
+// ends the FUSE request's context. The access must not end with it: the
+// kernel turns a failed READ of a fault it retries into SIGBUS. It waits
+// on, and is served when the page comes.
+func TestInterruptedAccessWaitsOn(t *testing.T) {
+	c := newCluster(t, 2, 2, 0)
+	release := make(chan struct{})
+	c.net.Attach(0, func(m owner.Message) error {
+		if m.Type == owner.MsgPage {
+			<-release // the page is on its way for as long as the test says
+		}
+		return c.nodes[0].Receive(m)
+	})
+	ctx, interrupt := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.nodes[0].ReadAt(ctx, make([]byte, pageSize), pageSize) }() // node 1's page
+	waitFor(t, "the request for page 1", func() bool { return c.nodes[1].Stats().PagesOut[0] == 1 })
+	interrupt()
+	waitFor(t, "the interrupt to be counted", func() bool { return c.nodes[0].Stats().Interrupted == 1 })
+	select {
+	case err := <-done:
+		t.Fatalf("the interrupted access ended before its page came: %v", err)
+	default:
 	}
-	if got := n.Stats().FaultErrors; got != 0 {
-		t.Fatalf("an interrupted access counted as %d fault errors", got)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the interrupted access failed: %v", err)
+	}
+	if st := c.nodes[0].Stats(); st.RemoteFaults != 1 || st.FaultErrors != 0 {
+		t.Fatalf("remote faults %d, fault errors %d; want 1 and 0", st.RemoteFaults, st.FaultErrors)
 	}
 }

@@ -96,7 +96,7 @@ func TestRecoveryFromSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.nodes[2].Sync(context.Background()); err != nil {
+	if err := c.nodes[2].Sync(); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 	c.kill(2)
@@ -117,7 +117,7 @@ func TestSyncNeedsEnoughPeers(t *testing.T) {
 	if err := c.kernels[0].Invalidate(0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.nodes[0].Sync(context.Background()); !errors.Is(err, owner.ErrTooFewReplicas) {
+	if err := c.nodes[0].Sync(); !errors.Is(err, owner.ErrTooFewReplicas) {
 		t.Fatalf("sync with the only peer dead: %v, want ErrTooFewReplicas", err)
 	}
 	// Node 0, the lower of two, is a quorum alone: it recovers node 1's
@@ -193,7 +193,7 @@ func TestSyncAfterHandOff(t *testing.T) {
 	if got := c.read(t, 2, 6); got != 'W' {
 		t.Fatalf("node 2 reads %q from page 6, want 'W'", got)
 	}
-	if err := c.nodes[3].Sync(context.Background()); err != nil {
+	if err := c.nodes[3].Sync(); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 	c.kill(2)
@@ -212,11 +212,11 @@ func TestFailedSyncCopiesAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.net.Transport(2).Disconnect(0) // node 2's copies go to node 0 first
-	if err := c.nodes[2].Sync(context.Background()); err == nil {
+	if err := c.nodes[2].Sync(); err == nil {
 		t.Fatal("sync to an unreachable peer succeeded")
 	}
 	c.nodes[2].PeerLost(0)
-	if err := c.nodes[2].Sync(context.Background()); err != nil {
+	if err := c.nodes[2].Sync(); err != nil {
 		t.Fatalf("second sync: %v", err)
 	}
 	if n := c.nodes[1].Stats().Copies; n != 1 {

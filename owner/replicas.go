@@ -1,7 +1,6 @@
 package owner
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -120,8 +119,11 @@ func (n *Node) copyTargetsLocked() []NodeID {
 
 // Sync returns once every page written here since its last copy is kept by
 // Replicas peers (msync and fsync): at the version it has now, or, for a
-// page handed on since, at the version it left with.
-func (n *Node) Sync(ctx context.Context) error {
+// page handed on since, at the version it left with. Like a fault, it is
+// not interrupted by signals (Go programs get one at every preemption, and
+// few programs retry an msync that failed with EINTR): it ends when the
+// copies are kept, a peer they wait for is lost, or Timeout passes.
+func (n *Node) Sync() error {
 	if n.cfg.Replicas == 0 {
 		return nil
 	}
@@ -164,7 +166,7 @@ func (n *Node) Sync(ctx context.Context) error {
 	}
 	n.sendCopies(msgs)
 	n.stats.syncs.Add(1)
-	err := n.waitSync(ctx, call)
+	err := n.waitSync(call)
 	if err != nil {
 		// The pages are not safe yet: the next sync copies them again.
 		n.mu.Lock()
@@ -177,7 +179,7 @@ func (n *Node) Sync(ctx context.Context) error {
 }
 
 // waitSync waits until call's copies are acknowledged, or fails it.
-func (n *Node) waitSync(ctx context.Context, call *syncCall) error {
+func (n *Node) waitSync(call *syncCall) error {
 	timer := time.NewTimer(n.cfg.Timeout)
 	defer timer.Stop()
 	select {
@@ -186,9 +188,6 @@ func (n *Node) waitSync(ctx context.Context, call *syncCall) error {
 	case <-timer.C:
 		err := fmt.Errorf("copies not acknowledged after %v", n.cfg.Timeout)
 		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, err)
-		return <-call.done
-	case <-ctx.Done():
-		n.failCopyWaits(func(_ copyKey, c *syncCall) bool { return c == call }, ctx.Err())
 		return <-call.done
 	}
 }

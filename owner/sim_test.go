@@ -152,13 +152,16 @@ type sim struct {
 	holds    []nodePage     // ActHold not yet expired
 	inFlight []int          // per page: MsgPage envelopes in net
 
-	ver      [][]uint64 // ver[n][p]: the write whose bytes node n's page store holds for page p
-	writes   []uint64   // per page: its latest write
-	nwrites  uint64     // writes so far; each write is named by this count
-	mapped   [][]bool   // mapped[n][p]: programs on n use p (served, not invalidated since)
-	waiting  [][]int    // waiting[n][p]: accesses on n waiting for p
-	arrivals []int      // per node: ActServe count
-	maxHops  int
+	ver     [][]uint64 // ver[n][p]: the write whose bytes node n's page store holds for page p
+	writes  []uint64   // per page: its latest write
+	nwrites uint64     // writes so far; each write is named by this count
+	mapped  [][]bool   // mapped[n][p]: programs on n use p (served, not invalidated since)
+	waiting [][]int    // waiting[n][p]: accesses on n waiting for p
+	// abandoned[n][p] counts accesses on n that stopped waiting for p
+	// (their READ timed out) and that the kernel will issue again.
+	abandoned [][]int
+	arrivals  []int // per node: ActServe count
+	maxHops   int
 
 	fail *simFailures // nil when cfg.failures is 0
 }
@@ -174,6 +177,7 @@ func newSim(t *testing.T, cfg simConfig, rng *rand.Rand, replay string) *sim {
 		s.ver = append(s.ver, make([]uint64, cfg.pages))
 		s.mapped = append(s.mapped, make([]bool, cfg.pages))
 		s.waiting = append(s.waiting, make([]int, cfg.pages))
+		s.abandoned = append(s.abandoned, make([]int, cfg.pages))
 	}
 	if cfg.failures > 0 {
 		s.fail = newSimFailures(cfg)
@@ -205,7 +209,7 @@ func (s *sim) run() {
 	// message, two invalidations of two kernel steps and a hold per
 	// waiting (node, page), plus whatever was in flight. Twice that is
 	// the budget; running past it means a request is circling or stuck.
-	budget := 2 * (s.cfg.nodes*s.cfg.pages*(s.cfg.nodes+6) + len(s.net) + 2*len(s.invals) + len(s.holds))
+	budget := 2 * (s.cfg.nodes*s.cfg.pages*(s.cfg.nodes+6) + len(s.net) + 2*len(s.invals) + len(s.holds) + s.retries()*(s.cfg.nodes+6))
 	for drained := 0; s.drainStep(); drained++ {
 		if drained == budget {
 			s.fatalf("no quiescence after %d drain steps: %d messages in flight, %d invalidations, %d holds, waiting %v",
@@ -221,7 +225,9 @@ func (s *sim) run() {
 // possible; the others only when something is pending.
 func (s *sim) randomStep() {
 	for {
-		switch r := s.rng.IntN(11); {
+		switch r := s.rng.IntN(13); {
+		case r == 11 && s.abandon(), r == 12 && s.retry():
+			return
 		case r == 10:
 			if s.fail != nil && s.fail.randomStep(s) {
 				return
@@ -257,7 +263,8 @@ func (s *sim) drainStep() bool {
 	if s.fail != nil {
 		failures = s.fail.pending()
 	}
-	pending := deliverable + len(s.invals) + len(s.holds) + failures
+	retries := s.retries()
+	pending := deliverable + len(s.invals) + len(s.holds) + retries + failures
 	if pending == 0 {
 		return false
 	}
@@ -268,10 +275,61 @@ func (s *sim) drainStep() bool {
 		s.kernelStep()
 	case k < deliverable+len(s.invals)+len(s.holds):
 		s.expireHold()
+	case k < deliverable+len(s.invals)+len(s.holds)+retries:
+		s.retry()
 	default:
 		s.fail.drainStep(s)
 	}
 	return true
+}
+
+// abandon has a random waiting access stop waiting, as a READ does when
+// its timeout passes; the kernel issues it again later (retry). The
+// machine is not told: the page still comes, and must be kept for the
+// retry or handed on, never lost. It reports whether an access waited.
+func (s *sim) abandon() bool {
+	var waits []nodePage
+	for n := range s.waiting {
+		for p, w := range s.waiting[n] {
+			if w > 0 {
+				waits = append(waits, nodePage{NodeID(n), PageID(p)})
+			}
+		}
+	}
+	if len(waits) == 0 {
+		return false
+	}
+	w := waits[s.rng.IntN(len(waits))]
+	s.logf("access to page %d on node %d gives up waiting", w.page, w.node)
+	s.waiting[w.node][w.page]--
+	s.abandoned[w.node][w.page]++
+	return true
+}
+
+// retry issues an abandoned access again, and reports whether there was one.
+func (s *sim) retry() bool {
+	for n := range s.abandoned {
+		for p, a := range s.abandoned[n] {
+			if a > 0 {
+				s.abandoned[n][p]--
+				s.logf("the kernel retries the access")
+				s.access(NodeID(n), PageID(p))
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// retries counts the abandoned accesses the kernel has yet to retry.
+func (s *sim) retries() int {
+	total := 0
+	for n := range s.abandoned {
+		for _, a := range s.abandoned[n] {
+			total += a
+		}
+	}
+	return total
 }
 
 func (s *sim) access(n NodeID, p PageID) {
@@ -398,7 +456,7 @@ func (s *sim) apply(n NodeID, hops int) (forwarded bool) {
 		s.logf("  node %d: %v page %d", n, a.Kind, a.Page)
 		switch a.Kind {
 		case ActServe:
-			if s.waiting[n][a.Page] == 0 {
+			if s.waiting[n][a.Page] == 0 && s.abandoned[n][a.Page] == 0 {
 				s.fatalf("node %d: serve page %d with no access waiting", n, a.Page)
 			}
 			for ; s.waiting[n][a.Page] > 0; s.waiting[n][a.Page]-- {
@@ -485,8 +543,8 @@ func (s *sim) check() {
 func (s *sim) checkQuiescent() {
 	for n := range s.cfg.nodes {
 		for p, w := range s.waiting[n] {
-			if w > 0 {
-				s.fatalf("quiescent, but %d accesses on node %d still wait for page %d", w, n, p)
+			if w+s.abandoned[n][p] > 0 {
+				s.fatalf("quiescent, but %d accesses on node %d still wait for page %d", w+s.abandoned[n][p], n, p)
 			}
 		}
 	}

@@ -186,6 +186,7 @@ func (f *simFailures) crashOrCut(s *sim) bool {
 func (f *simFailures) stop(s *sim, n NodeID) {
 	f.alive[n] = false
 	clear(s.waiting[n])
+	clear(s.abandoned[n])
 	clear(s.mapped[n])
 	clear(f.copies[n])
 	s.invals = slices.DeleteFunc(s.invals, func(iv invalidation) bool { return iv.node == n })

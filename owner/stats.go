@@ -32,7 +32,8 @@ type Stats struct {
 	Counters
 	LocalAccesses     uint64   // accesses served at once: the page was here
 	RemoteFaults      uint64   // accesses that waited for a page and got it
-	FaultErrors       uint64   // accesses that failed: timeout, dead owner, shutdown; not interrupted ones, which the kernel retries
+	FaultErrors       uint64   // accesses that failed: timeout, dead owner, shutdown
+	Interrupted       uint64   // accesses a signal interrupted while they waited; they waited on
 	ReadaheadDeclined uint64   // reads over several pages declined (see ReadAt)
 	PagesIn, PagesOut []uint64 // by peer NodeID
 	BytesIn, BytesOut uint64   // page bytes received and sent
@@ -57,7 +58,7 @@ const recentFaults = 4096
 type stats struct {
 	localAccesses, remoteFaults, faultErrors, readaheadDeclined atomic.Uint64
 	bytesIn, bytesOut, protocolErrors, sendErrors               atomic.Uint64
-	syncs, staleMessages                                        atomic.Uint64
+	syncs, staleMessages, interrupted                           atomic.Uint64
 	pagesIn, pagesOut                                           []atomic.Uint64 // by peer
 
 	mu       sync.Mutex
@@ -97,6 +98,7 @@ func (s *stats) snapshot(c Counters) Stats {
 		LocalAccesses:     s.localAccesses.Load(),
 		RemoteFaults:      s.remoteFaults.Load(),
 		FaultErrors:       s.faultErrors.Load(),
+		Interrupted:       s.interrupted.Load(),
 		ReadaheadDeclined: s.readaheadDeclined.Load(),
 		BytesIn:           s.bytesIn.Load(),
 		BytesOut:          s.bytesOut.Load(),

@@ -23,6 +23,22 @@
  *   mp-send PATH ROUNDS            message-passing sender
  *   mp-recv PATH ROUNDS            message-passing receiver
  *   hold PATH SECONDS              touch every page, print "mapped", sleep
+ *   turns PATH OFFSET ME PARTIES N take N strict turns on the long at OFFSET
+ *                                  with PARTIES programs: this one adds 1
+ *                                  whenever the value mod PARTIES is ME
+ *   share-incr PATH OFFSET SLOT N [PARTIES]
+ *                                  N plain increments of this program's own
+ *                                  long OFFSET+16+8*SLOT, on a page that the
+ *                                  others' slots share (false sharing)
+ *
+ * With DSMPROG_TIMER_US=T in the environment, a no-op SIGALRM handler
+ * (SA_RESTART) runs every T microseconds once the segment is mapped, so
+ * that signals keep interrupting the program's page faults, as a profiler,
+ * an interval timer or a language runtime's preemption would.
+ *
+ * turns, atomic-incr, spin-incr and share-incr print the longest time the
+ * program went without progress (longest_wait_ms=), so that a hand-off that
+ * stalled shows even when every count comes out exact.
  *
  * The two incr commands first meet the programs on the other nodes at a
  * barrier (the long at OFFSET+8, which must start at 0) until PARTIES
@@ -39,8 +55,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +123,34 @@ static void map_segment(const char *path)
 	seg = p;
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* See DSMPROG_TIMER_US above. */
+static void start_timer(void)
+{
+	const char *env = getenv("DSMPROG_TIMER_US");
+	struct sigaction sa;
+	struct itimerval it;
+	uint64_t us;
+
+	if (env == NULL || *env == '\0')
+		return;
+	us = num(env);
+	if (us == 0 || us >= 1000000)
+		fail(2, "DSMPROG_TIMER_US=%s: want 1 to 999999", env);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) < 0)
+		fail(2, "sigaction: %s", strerror(errno));
+	it.it_interval.tv_sec = 0;
+	it.it_interval.tv_usec = us;
+	it.it_value = it.it_interval;
+	if (setitimer(ITIMER_REAL, &it, NULL) < 0)
+		fail(2, "setitimer: %s", strerror(errno));
+}
+
 static void need_range(uint64_t off, uint64_t count)
 {
 	if (off > seg_size || count > seg_size - off)
@@ -148,6 +194,18 @@ static long wait_at_least(long *p, long want, const char *what)
 	return v;
 }
 
+/* The longest time between two steps of progress, for longest_wait_ms. */
+static double last_progress, longest_wait;
+
+static void progress(void)
+{
+	double t = now();
+
+	if (last_progress > 0 && t - last_progress > longest_wait)
+		longest_wait = t - last_progress;
+	last_progress = t;
+}
+
 #define BURST 100
 
 /* Sleep about 20 us after every BURST-th increment i. */
@@ -163,6 +221,7 @@ static void barrier(long *b, long parties)
 {
 	__atomic_add_fetch(b, 1, __ATOMIC_SEQ_CST);
 	wait_at_least(b, parties, "the start barrier");
+	progress();
 }
 
 static int cmd_write(uint64_t off, uint64_t count, uint64_t seed)
@@ -335,9 +394,11 @@ static int cmd_atomic_incr(uint64_t off, uint64_t n, long parties)
 
 		interleavings += i > 0 && prev != last + 1;
 		last = prev;
+		progress();
 		rest_after_burst(i);
 	}
-	printf("interleavings=%ld\n", interleavings);
+	printf("interleavings=%ld longest_wait_ms=%.1f\n", interleavings,
+	       longest_wait * 1e3);
 	return 0;
 }
 
@@ -361,9 +422,60 @@ static int cmd_spin_incr(uint64_t off, uint64_t n, long parties)
 		__atomic_clear(lock, __ATOMIC_RELEASE);
 		interleavings += i > 0 && prev != last + 1;
 		last = prev;
+		progress();
 		rest_after_burst(i);
 	}
-	printf("interleavings=%ld\n", interleavings);
+	printf("interleavings=%ld longest_wait_ms=%.1f\n", interleavings,
+	       longest_wait * 1e3);
+	return 0;
+}
+
+/* Strict turns: every turn moves the page to the next program's node. */
+static int cmd_turns(uint64_t off, long me, long parties, long n)
+{
+	long *word;
+
+	need_range(off, 8);
+	if (parties < 1 || me < 0 || me >= parties)
+		fail(2, "turns: ME %ld must be below PARTIES %ld", me, parties);
+	word = (long *)(seg + off);
+	progress();
+	for (long t = 0; t < n; t++) {
+		long want = t * parties + me;
+
+		/* The turns of the others come in between, in order. */
+		long v = wait_at_least(word, want, "the word");
+
+		if (v != want)
+			fail(1, "turn %ld: the word is %ld, want %ld", t, v, want);
+		__atomic_store_n(word, v + 1, __ATOMIC_RELEASE);
+		progress();
+	}
+	printf("turns=%ld longest_wait_ms=%.1f\n", n, longest_wait * 1e3);
+	return 0;
+}
+
+/* Each program owns one long of a shared page; the page holds the barrier
+ * too, so all of it migrates at every increment of another node. */
+static int cmd_share_incr(uint64_t off, long slot, uint64_t n, long parties)
+{
+	long *mine;
+
+	need_range(off, 16 + 8 * (uint64_t)parties);
+	if (slot < 0 || slot >= parties || (off % PAGE) + 16 + 8 * parties > PAGE)
+		fail(2, "share-incr: slot %ld of %ld does not fit the page", slot, parties);
+	mine = (long *)(seg + off + 16) + slot;
+	barrier((long *)(seg + off + 8), parties);
+	for (uint64_t i = 0; i < n; i++) {
+		*(volatile long *)mine += 1; /* plain: only this program writes it */
+		progress();
+		rest_after_burst(i);
+	}
+	if (*mine != (long)n)
+		fail(1, "slot %ld holds %ld after %llu increments", slot, *mine,
+		     (unsigned long long)n);
+	printf("slot=%ld value=%ld longest_wait_ms=%.1f\n", slot, *mine,
+	       longest_wait * 1e3);
 	return 0;
 }
 
@@ -455,7 +567,9 @@ static void usage(void)
 	     "set PATH OFFSET VALUE... | get PATH OFFSET | "
 	     "list-build|list-walk PATH N | "
 	     "atomic-incr|spin-incr PATH OFFSET N [PARTIES] | mp-init PATH | "
-	     "mp-send|mp-recv PATH ROUNDS | hold PATH SECONDS");
+	     "mp-send|mp-recv PATH ROUNDS | hold PATH SECONDS | "
+	     "turns PATH OFFSET ME PARTIES N | "
+	     "share-incr PATH OFFSET SLOT N [PARTIES]");
 }
 
 int main(int argc, char **argv)
@@ -466,6 +580,7 @@ int main(int argc, char **argv)
 		usage();
 	cmd = argv[1];
 	map_segment(argv[2]);
+	start_timer();
 	if (argc == 6 && !strcmp(cmd, "write"))
 		return cmd_write(num(argv[3]), num(argv[4]), num(argv[5]));
 	if (argc == 6 && !strcmp(cmd, "check"))
@@ -507,5 +622,11 @@ int main(int argc, char **argv)
 		return cmd_mp_recv(num(argv[3]));
 	if (argc == 4 && !strcmp(cmd, "hold"))
 		return cmd_hold(num(argv[3]));
+	if (argc == 7 && !strcmp(cmd, "turns"))
+		return cmd_turns(num(argv[3]), (long)num(argv[4]),
+				 (long)num(argv[5]), (long)num(argv[6]));
+	if ((argc == 6 || argc == 7) && !strcmp(cmd, "share-incr"))
+		return cmd_share_incr(num(argv[3]), (long)num(argv[4]), num(argv[5]),
+				      argc == 7 ? (long)num(argv[6]) : 2);
 	usage();
 }
