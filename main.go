@@ -34,6 +34,7 @@ import (
 	"github.com/dsmfs/dsmfs/fs"
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/owner/locks"
 	"github.com/dsmfs/dsmfs/pages"
 	dsmbench "github.com/dsmfs/dsmfs/tests/bench"
 )
@@ -203,7 +204,9 @@ func mount(c *cli.Context) error {
 		FenceWait:  c.Duration("peer-timeout"),
 		Logger:     log,
 	}, transport, store, fsys)
-	if err := fsys.Mount(node); err != nil {
+	lockService := locks.New(locks.Config{Self: selfID, Timeout: timeout, Logger: log}, transport)
+	node.Register(lockService, locks.Types...)
+	if err := fsys.Mount(node, lockService); err != nil {
 		return err
 	}
 	fenced := make(chan error, 2)

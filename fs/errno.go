@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/owner/locks"
 )
 
 // errno is the one place where the node's errors become what programs see,
@@ -29,7 +30,7 @@ func (f *FS) errno(op string, off int64, err error) syscall.Errno {
 		return syscall.EIO
 	case errors.Is(err, owner.ErrFenced):
 		return syscall.EIO // logged once, when the node fenced itself
-	case errors.Is(err, owner.ErrLockServerLost):
+	case errors.Is(err, locks.ErrServerLost):
 		f.log.Warn(op+" failed", "offset", off, "err", err)
 		return syscall.ENOLCK
 	}

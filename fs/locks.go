@@ -9,12 +9,12 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/owner/locks"
 )
 
 // flock(2) and fcntl(2) locks on `segment` are cluster-wide: the kernel
-// forwards them (MountOptions.EnableLocks) and the node asks the lock
-// server. flock arrives as a lock over the whole file with FUSE_LK_FLOCK.
+// forwards them (MountOptions.EnableLocks) and the lock service
+// (owner/locks) asks the lock server. flock arrives as a lock over the whole file with FUSE_LK_FLOCK.
 
 var (
 	_ = (fusefs.NodeGetlker)((*segmentNode)(nil))
@@ -23,14 +23,14 @@ var (
 )
 
 func (s *segmentNode) Getlk(ctx context.Context, fh fusefs.FileHandle, lockOwner uint64, lk *fuse.FileLock, flags uint32, out *fuse.FileLock) syscall.Errno {
-	held, busy, err := s.fs.node.GetLock(ctx, s.fs.lock(lockOwner, lk, flags))
+	held, busy, err := s.fs.locks.Get(ctx, s.fs.lock(lockOwner, lk, flags))
 	if err != nil {
 		return s.fs.errno("getlk", int64(lk.Start), err)
 	}
 	*out = fuse.FileLock{Typ: syscall.F_UNLCK}
 	if busy {
 		out.Start, out.End, out.Typ = held.Start, held.End, syscall.F_RDLCK
-		if held.Type == owner.WriteLock {
+		if held.Type == locks.Write {
 			out.Typ = syscall.F_WRLCK
 		}
 		if held.Owner.Node == s.fs.cfg.Self {
@@ -50,32 +50,32 @@ func (s *segmentNode) Setlkw(ctx context.Context, fh fusefs.FileHandle, lockOwne
 
 func (f *FS) setLock(ctx context.Context, lockOwner uint64, lk *fuse.FileLock, flags uint32, wait bool) syscall.Errno {
 	l := f.lock(lockOwner, lk, flags)
-	err := f.node.SetLock(ctx, l, wait)
+	err := f.locks.Set(ctx, l, wait)
 	switch {
-	case errors.Is(err, owner.ErrLockBusy):
+	case errors.Is(err, locks.ErrBusy):
 		return syscall.EAGAIN
 	case err != nil:
 		return f.errno("setlk", int64(lk.Start), err)
 	}
-	if !l.Owner.Flock && l.Type != owner.Unlock {
+	if !l.Owner.Flock && l.Type != locks.Unlock {
 		f.lockers.add(lockOwner)
 	}
 	return 0
 }
 
 // lock is the cluster-wide form of a kernel lock request.
-func (f *FS) lock(lockOwner uint64, lk *fuse.FileLock, flags uint32) owner.Lock {
-	l := owner.Lock{
-		Owner: owner.LockOwner{Node: f.cfg.Self, ID: lockOwner, Flock: flags&fuse.FUSE_LK_FLOCK != 0},
+func (f *FS) lock(lockOwner uint64, lk *fuse.FileLock, flags uint32) locks.Lock {
+	l := locks.Lock{
+		Owner: locks.Owner{Node: f.cfg.Self, ID: lockOwner, Flock: flags&fuse.FUSE_LK_FLOCK != 0},
 		Start: lk.Start, End: lk.End, Pid: lk.Pid,
 	}
 	switch lk.Typ {
 	case syscall.F_RDLCK:
-		l.Type = owner.ReadLock
+		l.Type = locks.Read
 	case syscall.F_WRLCK:
-		l.Type = owner.WriteLock
+		l.Type = locks.Write
 	default:
-		l.Type = owner.Unlock
+		l.Type = locks.Unlock
 	}
 	return l
 }
@@ -116,20 +116,20 @@ type lockReleaser struct {
 
 func (r *lockReleaser) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 	if r.fs.lockers.take(in.LockOwner) {
-		r.fs.releaseLocks(owner.LockOwner{Node: r.fs.cfg.Self, ID: in.LockOwner})
+		r.fs.releaseLocks(locks.Owner{Node: r.fs.cfg.Self, ID: in.LockOwner})
 	}
 	return r.RawFileSystem.Flush(cancel, in)
 }
 
 func (r *lockReleaser) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
 	if in.ReleaseFlags&fuse.FUSE_RELEASE_FLOCK_UNLOCK != 0 {
-		r.fs.releaseLocks(owner.LockOwner{Node: r.fs.cfg.Self, ID: in.LockOwner, Flock: true})
+		r.fs.releaseLocks(locks.Owner{Node: r.fs.cfg.Self, ID: in.LockOwner, Flock: true})
 	}
 	r.RawFileSystem.Release(cancel, in)
 }
 
-func (f *FS) releaseLocks(o owner.LockOwner) {
-	if err := f.node.ReleaseLocks(context.Background(), o); err != nil {
+func (f *FS) releaseLocks(o locks.Owner) {
+	if err := f.locks.Release(context.Background(), o); err != nil {
 		f.log.Error("cannot release locks of a closed file", "owner", o.ID, "err", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dsmfs/dsmfs/owner"
+	"github.com/dsmfs/dsmfs/owner/locks"
 )
 
 // Config describes the mount.
@@ -41,6 +42,7 @@ type FS struct {
 	cfg     Config
 	log     *slog.Logger
 	node    *owner.Node
+	locks   *locks.Service // serves flock and fcntl on the segment cluster-wide
 	server  *fuse.Server
 	segment atomic.Pointer[fusefs.Inode] // set once the root is added
 	lockers lockers
@@ -64,11 +66,11 @@ func New(cfg Config) *FS {
 // kernel's back; the page cache is managed explicitly instead.
 const attrTimeout = time.Hour
 
-// Mount mounts the file system, serving page accesses through node, and
-// preloads the pages node owns. Start delivering peers' messages to node
-// only after it returns (see preload).
-func (f *FS) Mount(node *owner.Node) error {
-	f.node = node
+// Mount mounts the file system, serving page accesses through node and
+// file locks through lockService, and preloads the pages node owns. Start
+// delivering peers' messages to node only after it returns (see preload).
+func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
+	f.node, f.locks = node, lockService
 	timeout := attrTimeout
 	root := &rootNode{fs: f}
 	opts := &fusefs.Options{

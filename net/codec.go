@@ -75,12 +75,10 @@ func encodeMessage(buf []byte, m owner.Message) []byte {
 // decoder reads protocol frames from one peer. Its buffer is reused: a
 // decoded message's Data is valid until the next call.
 type decoder struct {
-	r        io.Reader
-	from     owner.NodeID
-	pageSize int
-	units    int // protocol pages in the segment
-	nodes    int // members of the cluster
-	buf      []byte
+	r    io.Reader
+	from owner.NodeID
+	dims owner.Dims // what payload sizes are checked against
+	buf  []byte
 }
 
 // header reads the next frame header that is not a heartbeat.
@@ -99,8 +97,8 @@ func (d *decoder) header() (header, error) {
 	}
 }
 
-func newDecoder(r io.Reader, from owner.NodeID, pageSize, units, nodes int) *decoder {
-	return &decoder{r: r, from: from, pageSize: pageSize, units: units, nodes: nodes, buf: make([]byte, headerSize+pageSize)}
+func newDecoder(r io.Reader, from owner.NodeID, dims owner.Dims) *decoder {
+	return &decoder{r: r, from: from, dims: dims, buf: make([]byte, headerSize+dims.PageSize)}
 }
 
 // next reads one message, skipping heartbeats.
@@ -118,32 +116,11 @@ func (d *decoder) next() (owner.Message, error) {
 		Version:   h.version,
 	}
 	n := int(h.length)
-	var ok bool
-	switch m.Type {
-	case owner.MsgRequest, owner.MsgOwnersQuery:
-		ok = n == 0
-	case owner.MsgPage, owner.MsgReplica:
-		ok = n == d.pageSize
-	case owner.MsgOwnersReply, owner.MsgLeft: // runs, at most one per page
-		ok = n%10 == 0 && n <= 10*(d.units+1)
-	case owner.MsgLockRequest, owner.MsgLockReply:
-		ok = n == owner.LockMessageSize
-	case owner.MsgLeaving, owner.MsgPull, owner.MsgLeftAck, owner.MsgReplicaAck, owner.MsgJoin:
-		ok = n == 0
-	case owner.MsgRecoverQuery: // node IDs, u16 each
-		ok = n%2 == 0 && n <= 2*d.nodes
-	case owner.MsgRecoverReply: // page u32, kind u8, version u64; at most two per page
-		ok = n%13 == 0 && n <= 13*2*d.units
-	case owner.MsgRecoverInstall: // the owner of every page, u16 each
-		ok = n == 2*d.units
-	default:
-		return m, fmt.Errorf("unknown frame type %#x", h.typ)
-	}
-	if !ok {
-		return m, fmt.Errorf("%v frame with %d payload bytes", m.Type, n)
+	if err := owner.CheckPayload(m.Type, n, d.dims); err != nil {
+		return m, fmt.Errorf("frame type %#x: %w", h.typ, err)
 	}
 	if n > 0 {
-		// The checks above bound n by the segment and the cluster, so a
+		// CheckPayload bounds n by the segment and the cluster, so a
 		// garbage length cannot make this allocate much.
 		if headerSize+n > len(d.buf) {
 			d.buf = make([]byte, headerSize+n)

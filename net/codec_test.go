@@ -32,7 +32,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		buf := make([]byte, headerSize+len(m.Data))
 		wire.Write(encodeMessage(buf, m))
 	}
-	dec := newDecoder(&wire, 1, 4096, units, nodes)
+	dec := newDecoder(&wire, 1, owner.Dims{PageSize: 4096, Pages: units, Nodes: nodes})
 	for _, want := range msgs {
 		got, err := dec.next()
 		if err != nil {
@@ -80,7 +80,7 @@ func TestDecoderPayloadSizes(t *testing.T) {
 		if tc.ok { // a refused size is refused before its payload is read
 			frame = append(frame, make([]byte, tc.n)...)
 		}
-		m, err := newDecoder(bytes.NewReader(frame), 1, pageSize, units, nodes).next()
+		m, err := newDecoder(bytes.NewReader(frame), 1, owner.Dims{PageSize: pageSize, Pages: units, Nodes: nodes}).next()
 		switch {
 		case tc.ok && (err != nil || len(m.Data) != tc.n):
 			t.Errorf("%v with %d bytes: got %d bytes, %v", tc.typ, tc.n, len(m.Data), err)
@@ -101,7 +101,7 @@ func TestDecoderRefusesBadFrames(t *testing.T) {
 	} {
 		frame := make([]byte, headerSize)
 		putHeader(frame, h)
-		if _, err := newDecoder(bytes.NewReader(frame), 1, 4096, 16, 4).next(); err == nil {
+		if _, err := newDecoder(bytes.NewReader(frame), 1, owner.Dims{PageSize: 4096, Pages: 16, Nodes: 4}).next(); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
@@ -150,7 +150,7 @@ func FuzzDecoder(f *testing.F) {
 		{Type: owner.MsgRequest, Page: 3},
 		{Type: owner.MsgPage, Page: 1, Data: make([]byte, 64)},
 		{Type: owner.MsgOwnersReply, Data: make([]byte, 20)},
-		{Type: owner.MsgLockRequest, Data: make([]byte, owner.LockMessageSize)},
+		{Type: owner.MsgLockRequest, Data: make([]byte, owner.LockPayloadSize)},
 		{Type: owner.MsgReplica, Page: 2, Epoch: 1, Version: 9, Data: make([]byte, 64)},
 		{Type: owner.MsgReplicaAck, Page: 2, Epoch: 1, Version: 9},
 		{Type: owner.MsgRecoverQuery, Epoch: 2, Data: make([]byte, 2)},
@@ -161,7 +161,7 @@ func FuzzDecoder(f *testing.F) {
 		f.Add(encodeMessage(make([]byte, headerSize+len(m.Data)), m))
 	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
-		dec := newDecoder(bytes.NewReader(wire), 1, 64, 64, 4)
+		dec := newDecoder(bytes.NewReader(wire), 1, owner.Dims{PageSize: 64, Pages: 64, Nodes: 4})
 		for range 64 {
 			if _, err := dec.next(); err != nil {
 				return

@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/dsmfs/dsmfs/owner"
 )
 
 // ProtocolVersion changes whenever the wire format or the protocol does.
@@ -35,8 +37,10 @@ type Hello struct {
 // unit is the bytes of one protocol page, a block of pages.
 func (h Hello) unit() int { return h.PageSize * h.Block }
 
-// units is the number of protocol pages in the segment.
-func (h Hello) units() int { return h.Pages / h.Block }
+// dims is the cluster as the payload sizes depend on it.
+func (h Hello) dims() owner.Dims {
+	return owner.Dims{Pages: h.Pages / h.Block, PageSize: h.unit(), Nodes: len(h.Members)}
+}
 
 // MismatchError is a peer that disagrees with us about the cluster.
 type MismatchError struct{ msg string }

@@ -406,7 +406,7 @@ func (t *TCP) Start(ev Events) {
 
 func (t *TCP) readLoop(c *conn, ev Events) {
 	in := heardReader{r: c.c, last: &c.lastHeard}
-	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.unit(), t.cfg.Hello.units(), len(t.cfg.Hello.Members))
+	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.dims())
 	err := deliverAll(c, dec, ev.Deliver)
 	switch {
 	case t.closed.Load(), c.dead.Load():

@@ -1,7 +1,6 @@
 package owner
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -143,77 +142,4 @@ func Plan(pages int, reports map[NodeID][]Holding) []NodeID {
 		owners[p] = live[i*len(live)/len(uncopied)]
 	}
 	return owners
-}
-
-// EncodeNodes writes node IDs as little-endian uint16s.
-func EncodeNodes(ids []NodeID) []byte {
-	b := make([]byte, 0, 2*len(ids))
-	for _, id := range ids {
-		b = binary.LittleEndian.AppendUint16(b, uint16(id))
-	}
-	return b
-}
-
-// DecodeNodes reads what EncodeNodes wrote, checking it against the cluster.
-func DecodeNodes(b []byte, nodes int) ([]NodeID, error) {
-	if len(b)%2 != 0 {
-		return nil, fmt.Errorf("node list of %d bytes", len(b))
-	}
-	var out []NodeID
-	for ; len(b) > 0; b = b[2:] {
-		id := NodeID(binary.LittleEndian.Uint16(b))
-		if int(id) >= nodes {
-			return nil, fmt.Errorf("node list names node %d of %d", id, nodes)
-		}
-		out = append(out, id)
-	}
-	return out, nil
-}
-
-// EncodeHoldings writes holdings as (page uint32, kind uint8, version
-// uint64) entries, little endian.
-func EncodeHoldings(hs []Holding) []byte {
-	b := make([]byte, 0, 13*len(hs))
-	for _, h := range hs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(h.Page))
-		b = append(b, byte(h.Kind))
-		b = binary.LittleEndian.AppendUint64(b, h.Version)
-	}
-	return b
-}
-
-// DecodeHoldings reads what EncodeHoldings wrote, checking it against the
-// segment.
-func DecodeHoldings(b []byte, pages int) ([]Holding, error) {
-	if len(b)%13 != 0 {
-		return nil, fmt.Errorf("holdings of %d bytes", len(b))
-	}
-	out := make([]Holding, 0, len(b)/13)
-	for ; len(b) > 0; b = b[13:] {
-		h := Holding{Page: PageID(binary.LittleEndian.Uint32(b)), Kind: HoldKind(b[4]), Version: binary.LittleEndian.Uint64(b[5:])}
-		if int(h.Page) >= pages || (h.Kind != HoldOwned && h.Kind != HoldCopy) {
-			return nil, fmt.Errorf("bad holding: page %d kind %d", h.Page, h.Kind)
-		}
-		out = append(out, h)
-	}
-	return out, nil
-}
-
-// EncodeOwnerMap writes one little-endian uint16 owner per page.
-func EncodeOwnerMap(owners []NodeID) []byte { return EncodeNodes(owners) }
-
-// DecodeOwnerMap reads what EncodeOwnerMap wrote: an owner, or None, for
-// each of pages pages.
-func DecodeOwnerMap(b []byte, pages, nodes int) ([]NodeID, error) {
-	if len(b) != 2*pages {
-		return nil, fmt.Errorf("owner map of %d bytes for %d pages", len(b), pages)
-	}
-	out := make([]NodeID, pages)
-	for p := range out {
-		out[p] = NodeID(binary.LittleEndian.Uint16(b[2*p:]))
-		if out[p] != None && int(out[p]) >= nodes {
-			return nil, fmt.Errorf("owner map names node %d of %d", out[p], nodes)
-		}
-	}
-	return out, nil
 }

@@ -104,11 +104,9 @@ type Node struct {
 	recovering, recoverAgain bool // a coordinating goroutine runs; run it once more
 	fenced                   bool // guarded by mu: cut off for good (Fence)
 
-	// File locks are apart from pages: their own mutex, never held with mu.
-	locksMu   sync.Mutex
-	lockTable LockTable            // guarded by locksMu; used on the LockServer only
-	lockCalls map[uint64]*lockCall // guarded by locksMu: requests waiting for replies
-	nextTag   uint64               // guarded by locksMu
+	// services take the message types they registered for (Register);
+	// written before the transport starts, only read after.
+	services map[MsgType]Service
 }
 
 // waiter is a local access waiting for its page to arrive.
@@ -161,8 +159,8 @@ func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
 		dead:         dead,
 		leavingPeers: make([]bool, cfg.Nodes),
 		queries:      make(map[PageID]*ownersQuery),
-		lockCalls:    make(map[uint64]*lockCall),
 		sending:      make(map[PageID]int),
+		services:     make(map[MsgType]Service),
 	}
 }
 
@@ -380,11 +378,12 @@ func (n *Node) removeWaiter(w *waiter) bool {
 // Receive feeds a message from a peer. msg.Data is only read during the
 // call. An error means the peer broke the protocol.
 func (n *Node) Receive(msg Message) error {
+	if s := n.services[msg.Type]; s != nil {
+		return s.Receive(msg)
+	}
 	switch msg.Type {
 	case MsgOwnersQuery, MsgOwnersReply:
 		return n.receiveOwners(msg)
-	case MsgLockRequest, MsgLockReply:
-		return n.receiveLock(msg)
 	case MsgLeaving, MsgPull, MsgLeft, MsgLeftAck:
 		return n.receiveLeave(msg)
 	case MsgReplica, MsgReplicaAck:
@@ -565,6 +564,36 @@ func (n *Node) failWaitersLocked(match func(PageID) bool, why func(PageID) error
 			w.done <- why(p)
 		}
 		delete(n.waiters, p)
+	}
+}
+
+// Register has s take the messages of types instead of the node, and hear
+// of every peer the node loses. Call it before the transport delivers.
+func (n *Node) Register(s Service, types ...MsgType) {
+	for _, t := range types {
+		n.services[t] = s
+	}
+}
+
+// PeerLost tells the node that a peer is gone for good: its daemon died or
+// it was declared dead for silence. Without replicas the pages it owned are
+// lost with it: accesses waiting for a page last known there fail now, and
+// later ones at once, instead of after the timeout. With replicas they are
+// recovered from copies and the accesses wait for that. Every registered
+// service hears of it too.
+func (n *Node) PeerLost(peer NodeID) {
+	n.log.Warn("peer lost", "peer", peer)
+	if n.cfg.Replicas > 0 {
+		n.recoverPagesOf(peer)
+	} else {
+		n.failPagesOf(peer)
+	}
+	told := map[Service]bool{}
+	for _, s := range n.services {
+		if !told[s] {
+			told[s] = true
+			s.PeerLost(peer)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package owner
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -136,36 +135,6 @@ func (n *Node) receiveOwners(msg Message) error {
 		close(q.done)
 	}
 	return nil
-}
-
-// EncodeHints writes runs with their owners as little-endian (first, last
-// uint32, owner uint16) triples: owned pages in owners replies, probable
-// owners when a node leaves.
-func EncodeHints(runs []Run) []byte {
-	b := make([]byte, 0, 10*len(runs))
-	for _, r := range runs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.First))
-		b = binary.LittleEndian.AppendUint32(b, uint32(r.Last))
-		b = binary.LittleEndian.AppendUint16(b, uint16(r.Owner))
-	}
-	return b
-}
-
-// DecodeHints reads what EncodeHints wrote, checking it against the segment
-// and the cluster.
-func DecodeHints(b []byte, pages, nodes int) ([]Run, error) {
-	if len(b)%10 != 0 {
-		return nil, fmt.Errorf("hints: %d bytes is not a whole number of runs", len(b))
-	}
-	out := make([]Run, 0, len(b)/10)
-	for ; len(b) > 0; b = b[10:] {
-		r := Run{First: PageID(binary.LittleEndian.Uint32(b)), Last: PageID(binary.LittleEndian.Uint32(b[4:])), Owner: NodeID(binary.LittleEndian.Uint16(b[8:]))}
-		if r.First > r.Last || int(r.Last) >= pages || int(r.Owner) >= nodes {
-			return nil, fmt.Errorf("hints: bad run %d-%d %d", r.First, r.Last, r.Owner)
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }
 
 // failPagesOf marks peer dead and fails the accesses waiting for pages last

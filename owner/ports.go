@@ -34,3 +34,15 @@ type Kernel interface {
 	// InvalidateAll does the same for every page at once.
 	InvalidateAll() error
 }
+
+// Service is a part of the node with message types of its own, which the
+// node hands it instead of the page protocol: the cluster's lock service
+// (owner/locks). Both methods run on the transport's goroutines,
+// concurrently, and must not block.
+type Service interface {
+	// Receive takes a message of the service's types; an error means
+	// the peer broke the service's protocol.
+	Receive(Message) error
+	// PeerLost is told of every peer the node loses for good.
+	PeerLost(NodeID)
+}

@@ -1,33 +1,33 @@
-package owner
+package locks
 
-import "slices"
+import (
+	"slices"
 
-// Cluster-wide file locks on the segment (flock and fcntl byte ranges). One
-// node, the lock server (node 0), keeps the table; the others ask it. The
-// table is a plain data structure: the driver feeds it and carries replies.
-
-// LockType is what a lock request wants.
-type LockType uint8
-
-const (
-	Unlock LockType = iota
-	ReadLock
-	WriteLock
+	"github.com/dsmfs/dsmfs/owner"
 )
 
-// LockOwner identifies a holder across the cluster: the kernel's lock owner
-// id is only unique on its own node. Flock and POSIX locks are separate
+// Type is what a lock request wants.
+type Type uint8
+
+const (
+	Unlock Type = iota
+	Read
+	Write
+)
+
+// Owner identifies a holder across the cluster: the kernel's lock owner id
+// is only unique on its own node. Flock and POSIX locks are separate
 // namespaces, as on Linux, where they never conflict with each other.
-type LockOwner struct {
-	Node  NodeID
+type Owner struct {
+	Node  owner.NodeID
 	ID    uint64
 	Flock bool
 }
 
 // Lock is a held lock, or a request for one; End is inclusive.
 type Lock struct {
-	Owner      LockOwner
-	Type       LockType
+	Owner      Owner
+	Type       Type
 	Start, End uint64
 	Pid        uint32
 }
@@ -36,24 +36,25 @@ func (l Lock) overlaps(o Lock) bool { return l.Start <= o.End && o.Start <= l.En
 
 func (l Lock) conflicts(o Lock) bool {
 	return l.Owner != o.Owner && l.Owner.Flock == o.Owner.Flock && l.overlaps(o) &&
-		(l.Type == WriteLock || o.Type == WriteLock)
+		(l.Type == Write || o.Type == Write)
 }
 
-// LockTable holds the cluster's locks and the requests waiting for them.
-type LockTable struct {
+// Table holds the cluster's locks and the requests waiting for them. It is
+// a plain data structure, not safe for concurrent use.
+type Table struct {
 	held    []Lock
-	waiting []LockWait
+	waiting []Waiter
 }
 
-// LockWait is a blocking request waiting for a conflicting lock to go; Tag
-// is the driver's, to answer it when it is granted.
-type LockWait struct {
+// Waiter is a blocking request waiting for a conflicting lock to go; Tag
+// names it in the grant.
+type Waiter struct {
 	Lock Lock
 	Tag  uint64
 }
 
 // Conflict returns a held lock that stops l, if any (F_GETLK).
-func (t *LockTable) Conflict(l Lock) (Lock, bool) {
+func (t *Table) Conflict(l Lock) (Lock, bool) {
 	for _, h := range t.held {
 		if l.conflicts(h) {
 			return h, true
@@ -64,27 +65,27 @@ func (t *LockTable) Conflict(l Lock) (Lock, bool) {
 
 // Set takes, changes or (with Type Unlock) releases l's owner's locks over
 // l's range. It reports false, changing nothing, if another owner's lock
-// conflicts. A release may let waiting requests through: Set returns their
-// tags, already granted.
-func (t *LockTable) Set(l Lock) (ok bool, granted []uint64) {
+// conflicts. A release may let waiting requests through: Set returns them,
+// already granted.
+func (t *Table) Set(l Lock) (ok bool, granted []Waiter) {
 	if l.Type != Unlock {
 		if _, busy := t.Conflict(l); busy {
 			return false, nil
 		}
 	}
 	t.replace(l)
-	if l.Type == WriteLock {
+	if l.Type == Write {
 		return true, nil // taking a lock can let nobody through
 	}
 	return true, t.grant()
 }
 
 // Wait queues a blocking request that Set refused.
-func (t *LockTable) Wait(w LockWait) { t.waiting = append(t.waiting, w) }
+func (t *Table) Wait(w Waiter) { t.waiting = append(t.waiting, w) }
 
 // Cancel drops a waiting request and reports whether it was still waiting.
-func (t *LockTable) Cancel(tag uint64) bool {
-	i := slices.IndexFunc(t.waiting, func(w LockWait) bool { return w.Tag == tag })
+func (t *Table) Cancel(tag uint64) bool {
+	i := slices.IndexFunc(t.waiting, func(w Waiter) bool { return w.Tag == tag })
 	if i < 0 {
 		return false
 	}
@@ -93,17 +94,17 @@ func (t *LockTable) Cancel(tag uint64) bool {
 }
 
 // Release drops every lock and waiting request matching owner (a closed
-// file, an exited process), and returns the tags of waiting requests that
-// this lets through.
-func (t *LockTable) Release(match func(LockOwner) bool) []uint64 {
+// file, an exited process, a lost node), and returns the waiting requests
+// that this lets through, granted.
+func (t *Table) Release(match func(Owner) bool) []Waiter {
 	t.held = slices.DeleteFunc(t.held, func(h Lock) bool { return match(h.Owner) })
-	t.waiting = slices.DeleteFunc(t.waiting, func(w LockWait) bool { return match(w.Lock.Owner) })
+	t.waiting = slices.DeleteFunc(t.waiting, func(w Waiter) bool { return match(w.Lock.Owner) })
 	return t.grant()
 }
 
 // grant takes every waiting request that no longer conflicts, oldest first.
-func (t *LockTable) grant() []uint64 {
-	var tags []uint64
+func (t *Table) grant() []Waiter {
+	var granted []Waiter
 	for i := 0; i < len(t.waiting); {
 		w := t.waiting[i]
 		if _, busy := t.Conflict(w.Lock); busy {
@@ -112,15 +113,15 @@ func (t *LockTable) grant() []uint64 {
 		}
 		t.replace(w.Lock)
 		t.waiting = slices.Delete(t.waiting, i, i+1)
-		tags = append(tags, w.Tag)
+		granted = append(granted, w)
 	}
-	return tags
+	return granted
 }
 
 // replace sets l's owner's locks over l's range to l, splitting and
 // trimming what the owner held there (POSIX semantics: a lock over part of
 // an existing one splits it).
-func (t *LockTable) replace(l Lock) {
+func (t *Table) replace(l Lock) {
 	var kept []Lock
 	for _, h := range t.held {
 		if h.Owner != l.Owner || !h.overlaps(l) {
@@ -145,4 +146,4 @@ func (t *LockTable) replace(l Lock) {
 }
 
 // Held returns the held locks, for tests and inspection.
-func (t *LockTable) Held() []Lock { return slices.Clone(t.held) }
+func (t *Table) Held() []Lock { return slices.Clone(t.held) }
