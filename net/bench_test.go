@@ -13,7 +13,7 @@ func BenchmarkCodecPage(b *testing.B) {
 	m := owner.Message{Type: owner.MsgPage, Page: 42, Requester: 1, Data: make([]byte, 4096)}
 	frame := make([]byte, headerSize+4096)
 	var r bytes.Reader
-	dec := newDecoder(&r, 0, owner.Dims{PageSize: 4096, Pages: 1024, Nodes: 2})
+	dec := newDecoder(&r, 0, 1, owner.Dims{PageSize: 4096, Pages: 1024, Nodes: 2})
 	b.SetBytes(4096)
 	b.ReportAllocs()
 	for range b.N {

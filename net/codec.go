@@ -75,10 +75,10 @@ func encodeMessage(buf []byte, m owner.Message) []byte {
 // decoder reads protocol frames from one peer. Its buffer is reused: a
 // decoded message's Data is valid until the next call.
 type decoder struct {
-	r    io.Reader
-	from owner.NodeID
-	dims owner.Dims // what payload sizes are checked against
-	buf  []byte
+	r        io.Reader
+	from, to owner.NodeID // the peer, and this node
+	dims     owner.Dims   // what payload sizes are checked against
+	buf      []byte
 }
 
 // header reads the next frame header that is not a heartbeat.
@@ -97,8 +97,8 @@ func (d *decoder) header() (header, error) {
 	}
 }
 
-func newDecoder(r io.Reader, from owner.NodeID, dims owner.Dims) *decoder {
-	return &decoder{r: r, from: from, dims: dims, buf: make([]byte, headerSize+dims.PageSize)}
+func newDecoder(r io.Reader, from, to owner.NodeID, dims owner.Dims) *decoder {
+	return &decoder{r: r, from: from, to: to, dims: dims, buf: make([]byte, headerSize+dims.PageSize)}
 }
 
 // next reads one message, skipping heartbeats.
@@ -110,6 +110,7 @@ func (d *decoder) next() (owner.Message, error) {
 	m := owner.Message{
 		Type:      owner.MsgType(h.typ),
 		From:      d.from,
+		To:        d.to,
 		Page:      owner.PageID(h.page),
 		Requester: owner.NodeID(h.requester),
 		Epoch:     h.epoch,

@@ -32,7 +32,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		buf := make([]byte, headerSize+len(m.Data))
 		wire.Write(encodeMessage(buf, m))
 	}
-	dec := newDecoder(&wire, 1, owner.Dims{PageSize: 4096, Pages: units, Nodes: nodes})
+	dec := newDecoder(&wire, 1, 0, owner.Dims{PageSize: 4096, Pages: units, Nodes: nodes})
 	for _, want := range msgs {
 		got, err := dec.next()
 		if err != nil {
@@ -80,7 +80,7 @@ func TestDecoderPayloadSizes(t *testing.T) {
 		if tc.ok { // a refused size is refused before its payload is read
 			frame = append(frame, make([]byte, tc.n)...)
 		}
-		m, err := newDecoder(bytes.NewReader(frame), 1, owner.Dims{PageSize: pageSize, Pages: units, Nodes: nodes}).next()
+		m, err := newDecoder(bytes.NewReader(frame), 1, 0, owner.Dims{PageSize: pageSize, Pages: units, Nodes: nodes}).next()
 		switch {
 		case tc.ok && (err != nil || len(m.Data) != tc.n):
 			t.Errorf("%v with %d bytes: got %d bytes, %v", tc.typ, tc.n, len(m.Data), err)
@@ -101,7 +101,7 @@ func TestDecoderRefusesBadFrames(t *testing.T) {
 	} {
 		frame := make([]byte, headerSize)
 		putHeader(frame, h)
-		if _, err := newDecoder(bytes.NewReader(frame), 1, owner.Dims{PageSize: 4096, Pages: 16, Nodes: 4}).next(); err == nil {
+		if _, err := newDecoder(bytes.NewReader(frame), 1, 0, owner.Dims{PageSize: 4096, Pages: 16, Nodes: 4}).next(); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
@@ -161,7 +161,7 @@ func FuzzDecoder(f *testing.F) {
 		f.Add(encodeMessage(make([]byte, headerSize+len(m.Data)), m))
 	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
-		dec := newDecoder(bytes.NewReader(wire), 1, owner.Dims{PageSize: 64, Pages: 64, Nodes: 4})
+		dec := newDecoder(bytes.NewReader(wire), 1, 0, owner.Dims{PageSize: 64, Pages: 64, Nodes: 4})
 		for range 64 {
 			if _, err := dec.next(); err != nil {
 				return

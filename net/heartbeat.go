@@ -60,20 +60,7 @@ func (t *TCP) watch(fenced func(paused time.Duration)) {
 				c.c.Close()
 				continue
 			}
-			c.heartbeat(interval)
+			c.heartbeat()
 		}
 	}
-}
-
-// heartbeat sends one heartbeat unless a send is under way, which proves
-// life as well (or is stuck on a peer that will be declared dead).
-func (c *conn) heartbeat(within time.Duration) {
-	if !c.wmu.TryLock() {
-		return
-	}
-	defer c.wmu.Unlock()
-	putHeader(c.wbuf, header{typ: frameHeartbeat})
-	c.c.SetWriteDeadline(time.Now().Add(within))
-	c.c.Write(c.wbuf[:headerSize]) // a failure shows as silence or a closed connection
-	c.c.SetWriteDeadline(time.Time{})
 }

@@ -67,17 +67,6 @@ type TCP struct {
 	closed atomic.Bool
 }
 
-// conn is the connection to one peer.
-type conn struct {
-	peer      owner.NodeID
-	name      string
-	c         stdnet.Conn
-	wmu       sync.Mutex
-	wbuf      []byte       // guarded by wmu: one frame is built here, then written at once
-	lastHeard atomic.Int64 // unix nanoseconds of the last bytes from the peer
-	dead      atomic.Bool  // declared dead for silence, or disconnected
-}
-
 // Join connects to every peer and checks that each agrees with us about the
 // cluster. It fails with a *MismatchError as soon as one disagrees, and with
 // an error naming the missing peers when JoinTimeout passes.
@@ -360,9 +349,7 @@ func (t *TCP) handshake(ctx context.Context, c stdnet.Conn, live []string, answe
 }
 
 func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {
-	cn := &conn{peer: id, name: t.cfg.Hello.Members[id], c: c, wbuf: make([]byte, headerSize+t.cfg.Hello.unit())}
-	cn.lastHeard.Store(time.Now().UnixNano())
-	return cn
+	return newConn(id, t.cfg.Hello.Members[id], c, t.cfg.Hello.unit(), t.cfg.PeerTimeout)
 }
 
 // Events is what the transport reports, and what it asks the node. All are
@@ -406,7 +393,7 @@ func (t *TCP) Start(ev Events) {
 
 func (t *TCP) readLoop(c *conn, ev Events) {
 	in := heardReader{r: c.c, last: &c.lastHeard}
-	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Hello.dims())
+	dec := newDecoder(bufio.NewReaderSize(in, 64<<10), c.peer, t.cfg.Self, t.cfg.Hello.dims())
 	err := deliverAll(c, dec, ev.Deliver)
 	switch {
 	case t.closed.Load(), c.dead.Load():
@@ -443,35 +430,16 @@ func deliverAll(c *conn, dec *decoder, deliver func(owner.Message) error) error 
 	}
 }
 
-// Send writes m to its peer as one frame. It returns once the frame is in
-// the kernel's socket buffer, so m.Data may change afterwards.
+// Send writes m to its peer as one frame, or queues it behind the frames
+// before it (see conn): it never waits for the peer, and m.Data may change
+// once it returns. It fails if the connection is gone or dead, or the peer
+// has fallen far behind (its connection is then closed).
 func (t *TCP) Send(m owner.Message) error {
 	c := t.peer(m.To)
 	if c == nil {
 		return fmt.Errorf("no connection to node %d", m.To)
 	}
-	if c.dead.Load() {
-		// Fail at once, without waiting for a send stuck on the lock.
-		return fmt.Errorf("connection to node %d (%s) is dead", m.To, c.name)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if t.cfg.PeerTimeout > 0 {
-		// A stopped peer stops reading; never wait on it longer than
-		// it takes to declare it dead.
-		c.c.SetWriteDeadline(time.Now().Add(t.cfg.PeerTimeout))
-		defer c.c.SetWriteDeadline(time.Time{})
-	}
-	if headerSize+len(m.Data) > len(c.wbuf) {
-		c.wbuf = make([]byte, headerSize+len(m.Data)) // an owners reply or recovery; rare
-	}
-	if _, err := c.c.Write(encodeMessage(c.wbuf, m)); err != nil {
-		// Part of the frame may be out: the stream is no longer
-		// framed, so end it; the reader reports the peer lost.
-		c.c.Close()
-		return err
-	}
-	return nil
+	return c.send(m)
 }
 
 // Disconnect closes the connection to peer for good: later Sends to it fail

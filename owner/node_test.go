@@ -123,7 +123,7 @@ func newClusterWith(t *testing.T, n, npages int, set func(*owner.NodeConfig)) *c
 		}
 		set(&cfg)
 		k.node = owner.NewNode(cfg, c.net.Transport(id), store, k)
-		c.net.Attach(id, k.node.Receive)
+		c.net.Attach(id, k.node.Receive, nil)
 		c.nodes = append(c.nodes, k.node)
 		c.kernels = append(c.kernels, k)
 	}
@@ -197,8 +197,8 @@ func TestFaultTimesOut(t *testing.T) {
 		PageSize: pageSize,
 		Timeout:  50 * time.Millisecond,
 	}, nw.Transport(0), store, k)
-	nw.Attach(0, k.node.Receive)
-	nw.Attach(1, func(owner.Message) error { return nil }) // a peer that never answers
+	nw.Attach(0, k.node.Receive, nil)
+	nw.Attach(1, func(owner.Message) error { return nil }, nil) // a peer that never answers
 	start := time.Now()
 	err = k.node.ReadAt(context.Background(), make([]byte, pageSize), 3*pageSize)
 	if err == nil || !errors.Is(err, owner.ErrTimeout) {
@@ -233,7 +233,7 @@ func TestClusterOwners(t *testing.T) {
 		}
 	}
 
-	c.net.Attach(2, func(owner.Message) error { return nil }) // node 2 falls silent
+	c.net.Attach(2, func(owner.Message) error { return nil }, nil) // node 2 falls silent
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	got = c.nodes[0].ClusterOwners(ctx)
@@ -390,7 +390,7 @@ func TestSentPagesReleased(t *testing.T) {
 			Config: owner.Config{Self: owner.NodeID(i), Nodes: 2, Pages: npages}, PageSize: pageSize, Timeout: 10 * time.Second,
 		}, nw.Transport(owner.NodeID(i)), stores[i], k)
 		k.node = nodes[i]
-		nw.Attach(owner.NodeID(i), nodes[i].Receive)
+		nw.Attach(owner.NodeID(i), nodes[i].Receive, nil)
 	}
 	ctx := context.Background()
 	pattern := bytes.Repeat([]byte("live"), pageSize/4)
@@ -461,7 +461,7 @@ func TestSlowSendsKeepBytes(t *testing.T) {
 		k.node = owner.NewNode(owner.NodeConfig{
 			Config: owner.Config{Self: id, Nodes: n, Pages: npages}, PageSize: pageSize, Timeout: 20 * time.Second,
 		}, slowSend{nw.Transport(id)}, store, k)
-		nw.Attach(id, k.node.Receive)
+		nw.Attach(id, k.node.Receive, nil)
 		kernels = append(kernels, k)
 	}
 	var wg sync.WaitGroup
@@ -533,7 +533,7 @@ func TestInterruptedAccessWaitsOn(t *testing.T) {
 			<-release // the page is on its way for as long as the test says
 		}
 		return c.nodes[0].Receive(m)
-	})
+	}, nil)
 	ctx, interrupt := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.nodes[0].ReadAt(ctx, make([]byte, pageSize), pageSize) }() // node 1's page

@@ -3,15 +3,26 @@ package owner
 // The driver reaches the world only through these interfaces; net, pages and
 // fs implement them and main wires them together.
 
-// Transport carries messages to peers.
+// Transport carries messages to peers. Its contract, which net's TCP and
+// Inmem both keep (net/contract_test.go holds them to it):
+//
+//   - Messages from one node to another arrive in the order they were
+//     sent, each once, with From and To set by the transport, never taken
+//     from the sender's word. Messages of different pairs interleave in any
+//     order.
+//   - A message is lost only with its connection. The node at each end is
+//     then told that the other is lost (the driver's PeerLost), after the
+//     last message delivered from it; nothing more arrives from it, and
+//     sends to it fail.
+//   - Send never waits for the peer: a transport goroutine that answers one
+//     peer must not stall behind another that stopped reading.
 type Transport interface {
-	// Send delivers m to node m.To. Messages may arrive in any order (the
-	// simulation tests reorder them freely) but must not be lost or
-	// duplicated. Send must not keep m.Data after it returns.
+	// Send delivers m to node m.To. It must not keep m.Data after it
+	// returns. An error means m will never arrive.
 	Send(m Message) error
-	// Disconnect cuts node peer off for good: recovery has left it out of
-	// the cluster, so nothing may be sent to it or taken from it any more,
-	// and it must notice that it lost its peers.
+	// Disconnect closes the connection to peer for good: recovery has
+	// left it out of the cluster, so nothing may be sent to it or taken
+	// from it any more, and it must notice that it lost its peers.
 	Disconnect(peer NodeID)
 }
 
