@@ -8,30 +8,23 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	stdnet "net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/dsmfs/dsmfs/fs"
+	"github.com/dsmfs/dsmfs/fs/report"
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
 	"github.com/dsmfs/dsmfs/owner/locks"
@@ -39,10 +32,8 @@ import (
 	dsmbench "github.com/dsmfs/dsmfs/tests/bench"
 )
 
-const (
-	defaultPort = "7070"
-	pageSize    = 4096
-)
+// defaultPort is where peers listen when their address names no port.
+const defaultPort = "7070"
 
 func main() {
 	app := &cli.App{
@@ -55,8 +46,8 @@ func main() {
 			statsCommand(),
 			completionCommand(),
 			benchCommand(),
-			benchWorkerCommand(),
-			benchFloorFSCommand(),
+			dsmbench.WorkerCommand(),
+			dsmbench.FloorFSCommand(),
 		},
 	}
 	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
@@ -123,23 +114,18 @@ func mount(c *cli.Context) error {
 	if block < 1 || block&(block-1) != 0 || npages%block != 0 {
 		return fmt.Errorf("--block %d: want a power of two that divides the %d pages", block, npages)
 	}
-	unit := block * pageSize
-	self, members, err := memberNames(c.String("listen"), c.String("advertise"), c.StringSlice("peer"))
+	unit := block * fs.PageSize
+	self, members, err := dsmnet.MemberNames(c.String("listen"), c.String("advertise"), c.StringSlice("peer"), defaultPort)
 	if err != nil {
 		return err
 	}
-	secret, err := readSecret(c.String("secret-file"), log)
+	secret, err := dsmnet.ReadSecret(c.String("secret-file"), log)
 	if err != nil {
 		return err
 	}
-	var tlsConfig *tls.Config
-	switch cert, key, ca := c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"); {
-	case cert != "" && key != "" && ca != "":
-		if tlsConfig, err = dsmnet.TLSConfig(cert, key, ca); err != nil {
-			return err
-		}
-	case cert != "" || key != "" || ca != "":
-		return errors.New("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	tlsConfig, err := dsmnet.TLSConfig(c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"))
+	if err != nil {
+		return err
 	}
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
@@ -149,7 +135,7 @@ func mount(c *cli.Context) error {
 	}
 
 	fsys := fs.New(fs.Config{
-		Mountpoint: mountpoint, Pages: npages, PageSize: pageSize, Block: block,
+		Mountpoint: mountpoint, Pages: npages, PageSize: fs.PageSize, Block: block,
 		AllowOther: c.Bool("allow-other"), Members: members, Self: selfID, Logger: log,
 	})
 	if err := fsys.Check(); err != nil {
@@ -173,7 +159,7 @@ func mount(c *cli.Context) error {
 	}
 	log.Info("joining", "self", self, "members", members, "pages", npages)
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
-		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: pageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
+		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
@@ -221,7 +207,8 @@ func mount(c *cli.Context) error {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
 	if metricsListener != nil {
-		serveMetrics(metricsListener, node, members, log)
+		report.ServeMetrics(metricsListener, report.NewCollector(report.Node{Self: selfID, Members: members}, node.Stats))
+		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
 
@@ -326,7 +313,11 @@ func owners(c *cli.Context) error {
 		_, err := os.Stdout.Write(text)
 		return err
 	}
-	return drawOwnerMap(os.Stdout, string(text), isTerminal(os.Stdout))
+	o, err := report.ParseOwners(string(text))
+	if err != nil {
+		return err
+	}
+	return report.DrawMap(os.Stdout, o, report.IsTerminal(os.Stdout))
 }
 
 func benchCommand() *cli.Command {
@@ -364,34 +355,6 @@ func bench(c *cli.Context) error {
 		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
 		JSON: c.Bool("json"), Binary: self,
 	}, os.Stdout, os.Stderr)
-}
-
-// benchWorkerCommand is run by `dsmfs bench` in its own processes: the
-// programs that map segments must never live in a daemon's process.
-func benchWorkerCommand() *cli.Command {
-	return &cli.Command{
-		Name:            "bench-worker",
-		Hidden:          true,
-		SkipFlagParsing: true,
-		Action: func(c *cli.Context) error {
-			return dsmbench.Worker(c.Context, c.Args().Slice(), os.Stdout)
-		},
-	}
-}
-
-// benchFloorFSCommand is the trivial FUSE file `dsmfs bench` measures the
-// FUSE floors on.
-func benchFloorFSCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "bench-floorfs",
-		Hidden:    true,
-		ArgsUsage: "MOUNTPOINT",
-		Action: func(c *cli.Context) error {
-			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return dsmbench.FloorFS(ctx, c.Args().First(), os.Stdout)
-		},
-	}
 }
 
 func completionCommand() *cli.Command {
@@ -456,14 +419,16 @@ func stats(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("is %s a dsmfs mount? %w", c.Args().First(), err)
 		}
-		var r fs.StatsReport
+		var r report.Stats
 		if err := json.Unmarshal(text, &r); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if c.Duration("watch") > 0 {
 			fmt.Print("\x1b[H\x1b[2J") // home, clear: redraw in place
 		}
-		printStats(os.Stdout, r)
+		if err := r.Print(os.Stdout); err != nil {
+			return err
+		}
 		if c.Duration("watch") <= 0 {
 			return nil
 		}
@@ -473,23 +438,6 @@ func stats(c *cli.Context) error {
 		case <-time.After(c.Duration("watch")):
 		}
 	}
-}
-
-func printStats(w io.Writer, r fs.StatsReport) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "node %d\t%s\tpages %d, block %d\n", r.Node, r.Address, r.Pages, r.Block)
-	fmt.Fprintf(tw, "accesses\tlocal %d\tremote %d\terrors %d\tinterrupted %d\treadahead declined %d\n",
-		r.LocalAccesses, r.RemoteFaults, r.FaultErrors, r.Interrupted, r.ReadaheadDeclined)
-	fmt.Fprintf(tw, "fault latency\tp50 %.0f µs\tp99 %.0f µs\n", r.FaultP50Micros, r.FaultP99Micros)
-	fmt.Fprintf(tw, "blocks moved\tin %d\tout %d\tbytes in %d\tbytes out %d\n", r.PagesIn, r.PagesOut, r.BytesIn, r.BytesOut)
-	for _, p := range r.Peers {
-		fmt.Fprintf(tw, "  peer %d\t%s\tin %d\tout %d\n", p.Node, p.Address, p.PagesIn, p.PagesOut)
-	}
-	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
-	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
-	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
-	fmt.Fprintf(tw, "replicas\tcopies kept %d\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Copies, r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
-	tw.Flush()
 }
 
 // leave hands the pages held here to the nodes that stay, so that stopping
@@ -513,30 +461,6 @@ func leave(node *owner.Node, nodes int, timeout time.Duration, log *slog.Logger)
 	log.Info("left the cluster; every page is with the other nodes")
 }
 
-// readSecret reads --secret-file: the whole file, without surrounding
-// white space, is the secret.
-func readSecret(path string, log *slog.Logger) ([]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("--secret-file: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		log.Warn("the secret file can be read by others; chmod 600 it", "path", path)
-	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--secret-file: %w", err)
-	}
-	secret := []byte(strings.TrimSpace(string(text)))
-	if len(secret) == 0 {
-		return nil, fmt.Errorf("--secret-file %s is empty", path)
-	}
-	return secret, nil
-}
-
 // segmentPages reads --size or --pages.
 func segmentPages(c *cli.Context) (int, error) {
 	if c.IsSet("pages") {
@@ -548,72 +472,11 @@ func segmentPages(c *cli.Context) (int, error) {
 		}
 		return c.Int("pages"), nil
 	}
-	size, err := parseSize(c.String("size"))
+	size, err := fs.ParseSize(c.String("size"))
 	if err != nil {
 		return 0, fmt.Errorf("--size: %w", err)
 	}
-	return int(size / pageSize), nil
-}
-
-// parseSize reads a byte count such as 4096, 64K, 64M, 1G or 1GiB (binary
-// units), which must be a positive multiple of the page size.
-func parseSize(s string) (int64, error) {
-	num := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "IB"), "B")
-	mult := int64(1)
-	if n := len(num); n > 0 {
-		if i := strings.IndexByte("KMGT", num[n-1]); i >= 0 {
-			mult <<= 10 * (i + 1)
-			num = num[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%q is not a size (examples: 64M, 1G, 1048576)", s)
-	}
-	size := v * mult
-	if size%pageSize != 0 {
-		return 0, fmt.Errorf("%s is not a multiple of the page size %d", s, pageSize)
-	}
-	return size, nil
-}
-
-// memberNames gives this node's name and the sorted names of all members.
-// A name is HOST:PORT, as peers dial it.
-func memberNames(listen, advertise string, peers []string) (string, []string, error) {
-	self := advertise
-	if self == "" {
-		host, port, err := stdnet.SplitHostPort(listen)
-		if err != nil {
-			return "", nil, fmt.Errorf("--listen %q: %w", listen, err)
-		}
-		if ip := stdnet.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			if host, err = os.Hostname(); err != nil {
-				return "", nil, fmt.Errorf("naming this node (give --advertise): %w", err)
-			}
-		}
-		self = stdnet.JoinHostPort(host, port)
-	}
-	self = withPort(self)
-	members := []string{self}
-	for _, p := range peers {
-		p = withPort(p)
-		if p == self {
-			return "", nil, fmt.Errorf("--peer %s is this node itself", p)
-		}
-		if slices.Contains(members, p) {
-			return "", nil, fmt.Errorf("--peer %s given twice", p)
-		}
-		members = append(members, p)
-	}
-	slices.Sort(members)
-	return self, members, nil
-}
-
-func withPort(hostport string) string {
-	if _, _, err := stdnet.SplitHostPort(hostport); err == nil {
-		return hostport
-	}
-	return stdnet.JoinHostPort(hostport, defaultPort)
+	return int(size / fs.PageSize), nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {
@@ -673,164 +536,4 @@ func flagsFirst(app *cli.App, args []string) []string {
 		out = append(append(out, "--"), positional...)
 	}
 	return out
-}
-
-// ownerLetters name nodes in the owner map; node i is ownerLetters[i].
-const ownerLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// drawOwnerMap draws the runs of an owners text as a grid of at most 64×16
-// cells, each cell a range of pages: the owner's letter when one node owns
-// the whole cell, "+" when several do, "?" when some pages are unclaimed.
-func drawOwnerMap(w io.Writer, text string, color bool) error {
-	var pages int
-	var members []string
-	type run struct{ first, last, owner int }
-	var runs []run
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		if strings.HasPrefix(line, "#") {
-			if _, after, ok := strings.Cut(line, " pages="); ok {
-				fmt.Sscanf(after, "%d", &pages)
-			}
-			continue
-		}
-		var r run
-		var node, addr string
-		if _, err := fmt.Sscanf(line, "%d-%d %s %s", &r.first, &r.last, &node, &addr); err != nil {
-			return fmt.Errorf("unexpected owners line %q", line)
-		}
-		r.owner = -1
-		if n, err := strconv.Atoi(node); err == nil && n < len(ownerLetters) {
-			r.owner = n
-			for len(members) <= n {
-				members = append(members, "")
-			}
-			members[n] = addr
-		}
-		runs = append(runs, r)
-	}
-	const cols, maxCells = 64, 64 * 16
-	perCell := max(1, (pages+maxCells-1)/maxCells)
-	cells := (pages + perCell - 1) / perCell
-	const unseen = -2 // no run has covered the cell yet; -1 is an unclaimed run
-	owner := make([]int, cells)
-	for i := range owner {
-		owner[i] = unseen
-	}
-	mixed := make([]bool, cells)
-	for _, r := range runs {
-		for cell := r.first / perCell; cell <= r.last/perCell; cell++ {
-			if owner[cell] == unseen {
-				owner[cell] = r.owner
-			} else if owner[cell] != r.owner {
-				mixed[cell] = true
-			}
-		}
-	}
-	fmt.Fprintf(w, "%d pages, %d per cell\n", pages, perCell)
-	for i := range cells {
-		ch, o := byte('?'), owner[i]
-		switch {
-		case mixed[i]:
-			ch = '+'
-		case o >= 0:
-			ch = ownerLetters[o]
-		}
-		if color && o >= 0 && !mixed[i] {
-			fmt.Fprintf(w, "\x1b[%dm%c\x1b[0m", 41+o%6, ch)
-		} else {
-			fmt.Fprintf(w, "%c", ch)
-		}
-		if (i+1)%cols == 0 || i == cells-1 {
-			fmt.Fprintln(w)
-		}
-	}
-	for n, addr := range members {
-		if addr != "" {
-			fmt.Fprintf(w, "%c = node %d %s\n", ownerLetters[n], n, addr)
-		}
-	}
-	fmt.Fprintln(w, "+ = several owners in the cell, ? = unclaimed (moving or unanswered)")
-	return nil
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// serveMetrics serves Prometheus metrics of node on l, path /metrics.
-func serveMetrics(l stdnet.Listener, node *owner.Node, members []string, log *slog.Logger) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&metrics{node: node, members: members})
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	go http.Serve(l, mux) // ends when l closes at shutdown
-	log.Info("serving metrics", "url", "http://"+l.Addr().String()+"/metrics")
-}
-
-// metrics turns a node's Stats into Prometheus metrics at each scrape.
-type metrics struct {
-	node    *owner.Node
-	members []string
-}
-
-// counterMetric is a dsmfs counter as Prometheus shows it.
-type counterMetric struct {
-	desc  *prometheus.Desc
-	value func(owner.Stats) uint64
-}
-
-func counter(name, help string, value func(owner.Stats) uint64) counterMetric {
-	return counterMetric{prometheus.NewDesc("dsmfs_"+name, help, nil, nil), value}
-}
-
-// metricCounters are built once: their descriptions never change.
-var metricCounters = []counterMetric{
-	counter("local_accesses_total", "Accesses served at once: the page was here.", func(s owner.Stats) uint64 { return s.LocalAccesses }),
-	counter("remote_faults_total", "Accesses that waited for a page owned elsewhere.", func(s owner.Stats) uint64 { return s.RemoteFaults }),
-	counter("fault_errors_total", "Accesses that failed: timeout, dead owner, shutdown.", func(s owner.Stats) uint64 { return s.FaultErrors }),
-	counter("interrupted_faults_total", "Accesses a signal interrupted while they waited for a page; they waited on.", func(s owner.Stats) uint64 { return s.Interrupted }),
-	counter("readahead_declined_total", "Reads over several pages declined because some were elsewhere.", func(s owner.Stats) uint64 { return s.ReadaheadDeclined }),
-	counter("bytes_in_total", "Page bytes received.", func(s owner.Stats) uint64 { return s.BytesIn }),
-	counter("bytes_out_total", "Page bytes sent.", func(s owner.Stats) uint64 { return s.BytesOut }),
-	counter("requests_forwarded_total", "Requests passed on towards the tail of a page's queue.", func(s owner.Stats) uint64 { return s.Forwarded }),
-	counter("requests_queued_total", "Requests queued behind a page on its way or in its hold window.", func(s owner.Stats) uint64 { return s.Queued }),
-	counter("hold_waits_total", "Requests that waited for a hold window.", func(s owner.Stats) uint64 { return s.HoldWaits }),
-	counter("invalidations_total", "Times local programs were asked to give a page up.", func(s owner.Stats) uint64 { return s.Invalidations }),
-	counter("reinvalidations_total", "Invalidations repeated because a local access came in during one.", func(s owner.Stats) uint64 { return s.Reinvalidations }),
-	counter("protocol_errors_total", "Messages from peers that broke the protocol.", func(s owner.Stats) uint64 { return s.ProtocolErrors }),
-	counter("send_errors_total", "Messages that could not be sent.", func(s owner.Stats) uint64 { return s.SendErrors }),
-	counter("syncs_total", "fsync and msync calls that made copies of pages (--replicas).", func(s owner.Stats) uint64 { return s.Syncs }),
-	counter("recoveries_total", "New owner maps installed after nodes were lost (--replicas).", func(s owner.Stats) uint64 { return s.Recoveries }),
-	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
-	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.StaleMessages }),
-}
-
-var (
-	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
-	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
-	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
-)
-
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
-
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	st := m.node.Stats()
-	for _, c := range metricCounters {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.value(st)))
-	}
-	for id, addr := range m.members {
-		if owner.NodeID(id) != m.node.Self() {
-			ch <- prometheus.MustNewConstMetric(pagesInDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
-			ch <- prometheus.MustNewConstMetric(pagesOutDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
-		}
-	}
-	buckets := map[float64]uint64{}
-	var cum uint64
-	for i, le := range owner.LatencyBuckets {
-		cum += st.FaultLatency[i]
-		buckets[le.Seconds()] = cum
-	}
-	cum += st.FaultLatency[len(owner.LatencyBuckets)]
-	ch <- prometheus.MustNewConstHistogram(latencyDesc, cum, st.FaultLatencySum.Seconds(), buckets)
 }

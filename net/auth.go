@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"strings"
 )
 
 // Peers that share a secret (--secret-file) prove it to each other in the
@@ -54,4 +57,28 @@ func authenticate(rw io.ReadWriter, secret []byte, ours, peer Hello) error {
 		return &MismatchError{fmt.Sprintf("authentication failed for peer %s: it does not know our secret (--secret-file)", peer.Name)}
 	}
 	return nil
+}
+
+// ReadSecret reads --secret-file: the whole file, without surrounding
+// white space, is the secret. It warns if others can read the file.
+func ReadSecret(path string, log *slog.Logger) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the secret file can be read by others; chmod 600 it", "path", path)
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(text)))
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("--secret-file %s is empty", path)
+	}
+	return secret, nil
 }

@@ -12,7 +12,14 @@ import (
 // presents its certificate and accepts any peer whose certificate the
 // cluster's CA signed. Names are not checked against addresses: the CA
 // vouches for membership, and the handshake then checks the member list.
+// With no file named it is nil: the cluster talks plain TCP.
 func TLSConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "" && caFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "" || caFile == "":
+		return nil, errors.New("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)

@@ -9,16 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsmfs/dsmfs/fs"
+	"github.com/dsmfs/dsmfs/fs/report"
 )
 
-func (c *cluster) stats(i int) fs.StatsReport {
+func (c *cluster) stats(i int) report.Stats {
 	c.t.Helper()
 	text, err := readFile(filepath.Join(c.nodes[i].mnt, ".stats"), 5e9)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var r fs.StatsReport
+	var r report.Stats
 	if err := json.Unmarshal([]byte(text), &r); err != nil {
 		c.t.Fatalf(".stats of node %d: %v\n%s", i, err, text)
 	}

@@ -1,0 +1,93 @@
+package report
+
+import (
+	stdnet "net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// Collector turns a node's Stats into Prometheus metrics at each scrape.
+type Collector struct {
+	node  Node
+	stats func() owner.Stats
+}
+
+// NewCollector collects node n's metrics from stats.
+func NewCollector(n Node, stats func() owner.Stats) *Collector {
+	return &Collector{node: n, stats: stats}
+}
+
+// counterMetric is a counter of owner.Stats as Prometheus shows it: its
+// help text is the one description of the counter for users.
+type counterMetric struct {
+	desc  *prometheus.Desc
+	value func(owner.Stats) uint64
+}
+
+func counter(name, help string, value func(owner.Stats) uint64) counterMetric {
+	return counterMetric{prometheus.NewDesc("dsmfs_"+name, help, nil, nil), value}
+}
+
+// counters are built once: their descriptions never change.
+var counters = []counterMetric{
+	counter("local_accesses_total", "Accesses served at once: the page was here.", func(s owner.Stats) uint64 { return s.LocalAccesses }),
+	counter("remote_faults_total", "Accesses that waited for a page owned elsewhere.", func(s owner.Stats) uint64 { return s.RemoteFaults }),
+	counter("fault_errors_total", "Accesses that failed: timeout, dead owner, shutdown.", func(s owner.Stats) uint64 { return s.FaultErrors }),
+	counter("interrupted_faults_total", "Accesses a signal interrupted while they waited for a page; they waited on.", func(s owner.Stats) uint64 { return s.Interrupted }),
+	counter("readahead_declined_total", "Reads over several pages declined because some were elsewhere.", func(s owner.Stats) uint64 { return s.ReadaheadDeclined }),
+	counter("bytes_in_total", "Page bytes received.", func(s owner.Stats) uint64 { return s.BytesIn }),
+	counter("bytes_out_total", "Page bytes sent.", func(s owner.Stats) uint64 { return s.BytesOut }),
+	counter("requests_forwarded_total", "Requests passed on towards the tail of a page's queue.", func(s owner.Stats) uint64 { return s.Forwarded }),
+	counter("requests_queued_total", "Requests queued behind a page on its way or in its hold window.", func(s owner.Stats) uint64 { return s.Queued }),
+	counter("hold_waits_total", "Requests that waited for a hold window.", func(s owner.Stats) uint64 { return s.HoldWaits }),
+	counter("invalidations_total", "Times local programs were asked to give a page up.", func(s owner.Stats) uint64 { return s.Invalidations }),
+	counter("reinvalidations_total", "Invalidations repeated because a local access came in during one.", func(s owner.Stats) uint64 { return s.Reinvalidations }),
+	counter("protocol_errors_total", "Messages from peers that broke the protocol.", func(s owner.Stats) uint64 { return s.ProtocolErrors }),
+	counter("send_errors_total", "Messages that could not be sent.", func(s owner.Stats) uint64 { return s.SendErrors }),
+	counter("syncs_total", "fsync and msync calls that made copies of pages (--replicas).", func(s owner.Stats) uint64 { return s.Syncs }),
+	counter("recoveries_total", "New owner maps installed after nodes were lost (--replicas).", func(s owner.Stats) uint64 { return s.Recoveries }),
+	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
+	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.StaleMessages }),
+}
+
+var (
+	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
+	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
+	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+)
+
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	for _, m := range counters {
+		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(st)))
+	}
+	for id, addr := range c.node.Members {
+		if owner.NodeID(id) != c.node.Self {
+			ch <- prometheus.MustNewConstMetric(pagesInDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
+			ch <- prometheus.MustNewConstMetric(pagesOutDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
+		}
+	}
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, le := range owner.LatencyBuckets {
+		cum += st.FaultLatency[i]
+		buckets[le.Seconds()] = cum
+	}
+	cum += st.FaultLatency[len(owner.LatencyBuckets)]
+	ch <- prometheus.MustNewConstHistogram(latencyDesc, cum, st.FaultLatencySum.Seconds(), buckets)
+}
+
+// ServeMetrics serves c's metrics on l, path /metrics, until l closes.
+func ServeMetrics(l stdnet.Listener, c *Collector) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	go http.Serve(l, mux) // ends when l closes at shutdown
+}

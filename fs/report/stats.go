@@ -1,0 +1,108 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dsmfs/dsmfs/owner"
+)
+
+// Stats is the JSON object of `.stats`, which `dsmfs stats` reads. Traffic
+// is counted in blocks, the unit that migrates (protocol pages).
+type Stats struct {
+	Node    int    `json:"node"`
+	Address string `json:"address"`
+	Pages   int    `json:"pages"`
+	Block   int    `json:"block"`
+
+	LocalAccesses     uint64  `json:"local_accesses"`
+	RemoteFaults      uint64  `json:"remote_faults"`
+	FaultErrors       uint64  `json:"fault_errors"`
+	Interrupted       uint64  `json:"interrupted_faults"`
+	ReadaheadDeclined uint64  `json:"readahead_declined"`
+	FaultP50Micros    float64 `json:"fault_p50_us"`
+	FaultP99Micros    float64 `json:"fault_p99_us"`
+
+	PagesIn  uint64      `json:"pages_in"`
+	PagesOut uint64      `json:"pages_out"`
+	BytesIn  uint64      `json:"bytes_in"`
+	BytesOut uint64      `json:"bytes_out"`
+	Peers    []PeerStats `json:"peers"`
+
+	RequestsForwarded uint64 `json:"requests_forwarded"`
+	RequestsQueued    uint64 `json:"requests_queued"`
+	HoldWaits         uint64 `json:"hold_waits"`
+	Invalidations     uint64 `json:"invalidations"`
+	Reinvalidations   uint64 `json:"reinvalidations"`
+	ProtocolErrors    uint64 `json:"protocol_errors"`
+	SendErrors        uint64 `json:"send_errors"`
+
+	Syncs         uint64 `json:"syncs"`
+	Recoveries    uint64 `json:"recoveries"`
+	Promoted      uint64 `json:"pages_promoted"`
+	StaleMessages uint64 `json:"stale_messages"`
+	Copies        int    `json:"copies_kept"`
+}
+
+// PeerStats is the traffic with one peer, in blocks.
+type PeerStats struct {
+	Node     int    `json:"node"`
+	Address  string `json:"address"`
+	PagesIn  uint64 `json:"pages_in"`
+	PagesOut uint64 `json:"pages_out"`
+}
+
+// Node is what a report says about the node itself.
+type Node struct {
+	Self    owner.NodeID
+	Members []string // by NodeID
+	Pages   int      // kernel pages
+	Block   int
+}
+
+// NewStats is the `.stats` of node n, which did st.
+func NewStats(n Node, st owner.Stats) Stats {
+	r := Stats{
+		Node: int(n.Self), Address: n.Members[n.Self], Pages: n.Pages, Block: n.Block,
+		LocalAccesses: st.LocalAccesses, RemoteFaults: st.RemoteFaults, FaultErrors: st.FaultErrors, Interrupted: st.Interrupted,
+		ReadaheadDeclined: st.ReadaheadDeclined,
+		FaultP50Micros:    micros(st.FaultP50), FaultP99Micros: micros(st.FaultP99),
+		BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+		RequestsForwarded: st.Forwarded, RequestsQueued: st.Queued, HoldWaits: st.HoldWaits,
+		Invalidations: st.Invalidations, Reinvalidations: st.Reinvalidations,
+		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
+		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.StaleMessages, Copies: st.Copies,
+		Peers: []PeerStats{},
+	}
+	for id := range st.PagesIn {
+		if owner.NodeID(id) == n.Self {
+			continue
+		}
+		r.PagesIn += st.PagesIn[id]
+		r.PagesOut += st.PagesOut[id]
+		r.Peers = append(r.Peers, PeerStats{Node: id, Address: n.Members[id], PagesIn: st.PagesIn[id], PagesOut: st.PagesOut[id]})
+	}
+	return r
+}
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// Print writes r as the table `dsmfs stats` shows.
+func (r Stats) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "node %d\t%s\tpages %d, block %d\n", r.Node, r.Address, r.Pages, r.Block)
+	fmt.Fprintf(tw, "accesses\tlocal %d\tremote %d\terrors %d\tinterrupted %d\treadahead declined %d\n",
+		r.LocalAccesses, r.RemoteFaults, r.FaultErrors, r.Interrupted, r.ReadaheadDeclined)
+	fmt.Fprintf(tw, "fault latency\tp50 %.0f µs\tp99 %.0f µs\n", r.FaultP50Micros, r.FaultP99Micros)
+	fmt.Fprintf(tw, "blocks moved\tin %d\tout %d\tbytes in %d\tbytes out %d\n", r.PagesIn, r.PagesOut, r.BytesIn, r.BytesOut)
+	for _, p := range r.Peers {
+		fmt.Fprintf(tw, "  peer %d\t%s\tin %d\tout %d\n", p.Node, p.Address, p.PagesIn, p.PagesOut)
+	}
+	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
+	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
+	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
+	fmt.Fprintf(tw, "replicas\tcopies kept %d\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Copies, r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
+	return tw.Flush()
+}
