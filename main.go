@@ -180,16 +180,14 @@ func mount(c *cli.Context) error {
 	}
 	live := transport.Rejoined()
 	node := owner.NewNode(owner.NodeConfig{
-		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Rejoin: live != nil},
-		Live:       live,
+		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Replicas: replicas, Rejoin: live != nil, Live: live},
 		PageSize:   unit,
 		HoldWindow: c.Duration("hold"),
 		Timeout:    timeout,
 		Prefetch:   c.Int("prefetch"),
-		Replicas:   replicas,
 		FenceWait:  c.Duration("peer-timeout"),
 		Logger:     log,
-	}, transport, store, fsys)
+	}, transport, store, pages.NewCopies(unit), fsys)
 	lockService := locks.New(locks.Config{Self: selfID, Timeout: timeout, Logger: log}, transport)
 	node.Register(lockService, locks.Types...)
 	if err := fsys.Mount(node, lockService); err != nil {

@@ -10,9 +10,10 @@ import (
 
 // A frame is a 24-byte header and a payload:
 //
-//	type u8 | reserved u8 | requester u16 | page u32 | payload length u32 | epoch u32 | version u64
+//	type u8 | flags u8 | requester u16 | page u32 | payload length u32 | epoch u32 | version u64
 //
-// little endian. The sender is the connection's peer, never a header field.
+// little endian; flag 1 is Message.Ack. The sender is the connection's
+// peer, never a header field.
 const headerSize = 24
 
 // frameHello opens every connection; its payload is a JSON Hello.
@@ -28,8 +29,12 @@ const helloHeaderSize = 12
 // allocate much.
 const maxHelloSize = 64 << 10
 
+// flagAck in a header's flags is Message.Ack.
+const flagAck = 1
+
 type header struct {
 	typ       uint8
+	flags     uint8
 	requester uint16
 	page      uint32
 	length    uint32
@@ -38,7 +43,7 @@ type header struct {
 }
 
 func putHeader(b []byte, h header) {
-	b[0], b[1] = h.typ, 0
+	b[0], b[1] = h.typ, h.flags
 	binary.LittleEndian.PutUint16(b[2:], h.requester)
 	binary.LittleEndian.PutUint32(b[4:], h.page)
 	binary.LittleEndian.PutUint32(b[8:], h.length)
@@ -49,6 +54,7 @@ func putHeader(b []byte, h header) {
 func parseHeader(b []byte) header {
 	return header{
 		typ:       b[0],
+		flags:     b[1],
 		requester: binary.LittleEndian.Uint16(b[2:]),
 		page:      binary.LittleEndian.Uint32(b[4:]),
 		length:    binary.LittleEndian.Uint32(b[8:]),
@@ -60,8 +66,13 @@ func parseHeader(b []byte) header {
 // encodeMessage writes m as one frame into buf, which must hold
 // headerSize+len(m.Data) bytes, and returns the frame.
 func encodeMessage(buf []byte, m owner.Message) []byte {
+	var flags uint8
+	if m.Ack {
+		flags |= flagAck
+	}
 	putHeader(buf, header{
 		typ:       uint8(m.Type),
+		flags:     flags,
 		requester: uint16(m.Requester),
 		page:      uint32(m.Page),
 		length:    uint32(len(m.Data)),
@@ -115,6 +126,7 @@ func (d *decoder) next() (owner.Message, error) {
 		Requester: owner.NodeID(h.requester),
 		Epoch:     h.epoch,
 		Version:   h.version,
+		Ack:       h.flags&flagAck != 0,
 	}
 	n := int(h.length)
 	if err := owner.CheckPayload(m.Type, n, d.dims); err != nil {

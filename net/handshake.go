@@ -11,7 +11,7 @@ import (
 )
 
 // ProtocolVersion changes whenever the wire format or the protocol does.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // Hello is what each side of a new connection says first. Two nodes work
 // together only if they agree on everything in it but Name, Live and Nonce.

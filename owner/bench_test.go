@@ -35,7 +35,7 @@ func BenchmarkMachineMigration(b *testing.B) {
 func BenchmarkMachineAccessOwned(b *testing.B) {
 	m := NewMachine(Config{Self: 0, Nodes: 2, Pages: 1024})
 	for i := range b.N {
-		if !m.Access(PageID(i % 512)) {
+		if m.Access(PageID(i%512)) != AccessHere {
 			b.Fatal("not owned")
 		}
 	}
@@ -43,13 +43,26 @@ func BenchmarkMachineAccessOwned(b *testing.B) {
 
 type benchStore struct{ mem []byte }
 
-func (s benchStore) Bytes(p PageID) []byte  { return s.mem[int(p)*4096 : int(p+1)*4096] }
-func (s benchStore) Release(p PageID) error { return nil }
+func (s benchStore) Bytes(p PageID) []byte     { return s.mem[int(p)*4096 : int(p+1)*4096] }
+func (s benchStore) Arrive(p PageID, d []byte) { copy(s.Bytes(p), d) }
+func (s benchStore) Left(PageID) error         { return nil }
+
+// benchCopies keeps one reused buffer per page, as pages.Copies does.
+type benchCopies map[PageID][]byte
+
+func (c benchCopies) Keep(p PageID, d []byte) {
+	if c[p] == nil {
+		c[p] = make([]byte, 4096)
+	}
+	copy(c[p], d)
+}
+func (c benchCopies) Copy(p PageID) []byte { return c[p] }
+func (c benchCopies) Drop(PageID)          {}
 
 // BenchmarkNodeReadOwned is the driver's part of a READ of an owned page:
 // lock, machine check, copy of 4 KiB.
 func BenchmarkNodeReadOwned(b *testing.B) {
-	n := NewNode(NodeConfig{Config: Config{Self: 0, Nodes: 2, Pages: 1024}, PageSize: 4096}, nil, benchStore{make([]byte, 1024*4096)}, nil)
+	n := NewNode(NodeConfig{Config: Config{Self: 0, Nodes: 2, Pages: 1024}, PageSize: 4096}, nil, benchStore{make([]byte, 1024*4096)}, benchCopies{}, nil)
 	dst := make([]byte, 4096)
 	b.SetBytes(4096)
 	b.ReportAllocs()
@@ -80,8 +93,8 @@ func BenchmarkNodeHandOff(b *testing.B) {
 		b.Run(map[int]string{0: "replicas=0", 1: "replicas=1"}[replicas], func(b *testing.B) {
 			t := &syncTransport{}
 			for id := range NodeID(2) {
-				cfg := NodeConfig{Config: Config{Self: id, Nodes: 2, Pages: 2}, PageSize: 4096, Timeout: time.Second, Replicas: replicas}
-				t.nodes = append(t.nodes, NewNode(cfg, t, benchStore{make([]byte, 2*4096)}, noCache{}))
+				cfg := NodeConfig{Config: Config{Self: id, Nodes: 2, Pages: 2, Replicas: replicas}, PageSize: 4096, Timeout: time.Second}
+				t.nodes = append(t.nodes, NewNode(cfg, t, benchStore{make([]byte, 2*4096)}, benchCopies{}, noCache{}))
 			}
 			dst := make([]byte, 4096)
 			b.ReportAllocs()

@@ -1,167 +1,135 @@
 package owner
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"time"
+	"maps"
+	"slices"
 )
 
-// ErrNoSurvivors is Leave's answer when every other node has left or died:
-// the pages held here go with this node.
-var ErrNoSurvivors = errors.New("no other node stays")
+// Leaving the cluster gracefully: the leaver hands every page it holds to
+// the nodes that stay, then has every peer route around it, so that it can
+// exit losing nothing. The pages move by the ordinary protocol: the leaver
+// asks the survivors to pull them (MsgPull: the receiver requests the
+// page), and gives each away as it would to any requester, its dirty data
+// written back first. Leaving nodes never pull, so nodes leaving together
+// cannot hand pages around in a circle. Once it holds nothing it sends its
+// hints (MsgLeft); each peer splices it out of its own and acknowledges,
+// which, by the transport's per-peer order, comes after every message the
+// peer sent it before, so nothing is still on its way to it.
 
-// pullEvery is how often a leaving node asks again for the pages it still
-// holds: a survivor that was asked may have started leaving itself.
-const pullEvery = 500 * time.Millisecond
+// Close stops this node taking pages: it shuts down, and the local accesses
+// waiting for a page fail (the driver's to do). Pages here are still
+// served, above all the kernel's write-back of dirty data while they are
+// handed away.
+func (m *Machine) Close() {
+	m.closing = true
+	for p := range m.pages {
+		m.pages[p].wanted = false
+	}
+}
 
-// Leave hands every page this node holds to the nodes that stay, then has
-// every peer route around it, so that it can exit losing nothing. Local
-// programs can only use pages still here meanwhile.
-//
-// The pages move by the ordinary protocol: the leaving node asks a survivor
-// to request each page (MsgPull), spread evenly, and gives it away as it
-// would to any requester, its dirty data written back first. Leaving nodes
-// never pull, so nodes leaving together cannot hand pages around in a
-// circle. Once it holds nothing it sends its hints (MsgLeft); each peer
-// splices it out of its own and acknowledges, which on a TCP connection
-// comes after every earlier message, so nothing is still on its way to it.
-func (n *Node) Leave(ctx context.Context) error {
-	n.Close()
-	n.broadcast(Message{Type: MsgLeaving})
-	for round := 0; ; round++ {
-		held, pulls := n.leavePulls(round)
-		if held == 0 {
-			break
-		}
-		if pulls == nil && held > 0 && len(n.survivors()) == 0 {
-			return fmt.Errorf("%w to take the %d pages held here", ErrNoSurvivors, held)
-		}
-		n.send(pulls)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d pages still held when leaving gave up: %w", held, ctx.Err())
-		case <-time.After(pullEvery / 10):
+// Leave starts this node's leave: it closes, and tells its peers, who stop
+// handing it pages too. Pull then asks the survivors to take what it
+// holds.
+func (m *Machine) Leave() {
+	m.Close()
+	m.leaving = true
+	m.group.leaving[m.cfg.Self] = true // it hands the coordinator's role on
+	m.reportLosses()
+	for _, id := range m.group.Peers() {
+		m.send(Message{Type: MsgLeaving, To: id})
+	}
+}
+
+// Pull asks the survivors to take every page this node owns, each
+// survivor a contiguous share, so that neighbouring pages stay together,
+// and returns how many pages this node still holds (owned or on their way
+// here). It asks nobody when no survivor is left.
+func (m *Machine) Pull() (held int) {
+	var owned []PageID
+	for p := range PageID(len(m.pages)) {
+		if m.Owns(p) {
+			owned = append(owned, p)
 		}
 	}
-	n.mu.Lock()
-	hints := EncodeHints(runs(n.m.Pages(), n.m.Owner))
-	n.leftAcks = make(chan NodeID, n.cfg.Nodes)
-	n.mu.Unlock()
-	waiting := map[NodeID]bool{}
-	for _, peer := range n.livePeers() {
-		if err := n.transport.Send(Message{Type: MsgLeft, From: n.cfg.Self, To: peer, Data: hints}); err == nil {
-			waiting[peer] = true
+	held = m.Held()
+	survivors := m.group.Survivors()
+	if len(survivors) == 0 || m.frozen {
+		return held
+	}
+	for i, p := range owned {
+		m.send(Message{Type: MsgPull, To: survivors[i*len(survivors)/len(owned)], Page: p})
+	}
+	return held
+}
+
+// Held is how many pages this node holds, owned or on their way here.
+func (m *Machine) Held() (held int) {
+	for p := range PageID(len(m.pages)) {
+		if m.Holds(p) {
+			held++
 		}
 	}
-	for len(waiting) > 0 {
-		select {
-		case peer := <-n.leftAcks:
-			delete(waiting, peer)
-		case <-time.After(pullEvery / 5):
-			// A peer that left or died meanwhile will not answer.
-			n.mu.Lock()
-			for peer := range waiting {
-				if n.dead[peer] {
-					delete(waiting, peer)
-				}
-			}
-			n.mu.Unlock()
-		case <-ctx.Done():
-			return fmt.Errorf("%d peers did not confirm that they route around this node: %w", len(waiting), ctx.Err())
+	return held
+}
+
+// Drained reports whether this leaving node may send its hints (Left): it
+// holds no page, every page it handed on arrived, and, with copies, no
+// member's death waits for a recovery, which could give it pages back
+// from the copies it keeps.
+func (m *Machine) Drained() bool {
+	return m.Held() == 0 && len(m.handedOff) == 0 && !m.frozen &&
+		(m.cfg.Replicas == 0 || !m.group.Changed())
+}
+
+// Left sends this node's hints to its peers, once Drained, so that they
+// route around it; their MsgLeftAck says they do. It drops the copies it
+// keeps, so that no recovery still under way can give it a page: others'
+// pages have one copy less until their next hand-off or sync.
+func (m *Machine) Left() []NodeID {
+	for _, p := range slices.Sorted(maps.Keys(m.copies)) {
+		m.dropCopy(p)
+	}
+	hints := EncodeHints(runs(len(m.pages), m.Owner))
+	peers := m.group.Peers()
+	for _, id := range peers {
+		m.send(Message{Type: MsgLeft, To: id, Data: hints})
+	}
+	return peers
+}
+
+// stepLeft routes around a member that left holding nothing, and says so.
+func (m *Machine) stepLeft(msg Message) error {
+	if !m.group.Member(msg.From) {
+		m.counters.Strangers++
+		return nil
+	}
+	hints, err := DecodeHints(msg.Data, m.cfg.Pages, m.cfg.Nodes)
+	if err != nil {
+		return err
+	}
+	hint := make([]NodeID, m.cfg.Pages)
+	for _, r := range hints {
+		for p := r.First; p <= r.Last; p++ {
+			hint[p] = r.Owner
 		}
 	}
+	m.Splice(msg.From, func(p PageID) NodeID { return hint[p] })
+	m.group.left(msg.From)
+	m.send(Message{Type: MsgLeftAck, To: msg.From})
+	m.recover() // a loss waiting for the leaver's role as coordinator
 	return nil
 }
 
-// leavePulls counts the pages this node still holds and, every pullEvery,
-// asks a survivor to pull each one it owns.
-func (n *Node) leavePulls(round int) (held int, pulls []Message) {
-	survivors := n.survivors()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	ask := round%10 == 0 && len(survivors) > 0
-	for p := range PageID(n.m.Pages()) {
-		if !n.m.Holds(p) {
+// runs groups pages [0, pages) into runs of equal owner(p).
+func runs(pages int, owner func(PageID) NodeID) []Run {
+	var out []Run
+	for p := range PageID(pages) {
+		o := owner(p)
+		if k := len(out) - 1; k >= 0 && out[k].Owner == o {
+			out[k].Last = p
 			continue
 		}
-		held++
-		if ask && n.m.Owns(p) {
-			pulls = append(pulls, Message{Type: MsgPull, From: n.cfg.Self, To: survivors[int(p)%len(survivors)], Page: p})
-		}
-	}
-	return held, pulls
-}
-
-// survivors are the peers that are alive and not leaving.
-func (n *Node) survivors() []NodeID { return n.peers(true) }
-
-// livePeers are the peers that are alive, leaving or not.
-func (n *Node) livePeers() []NodeID { return n.peers(false) }
-
-func (n *Node) peers(stayingOnly bool) []NodeID {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []NodeID
-	for id := range NodeID(n.cfg.Nodes) {
-		if id != n.cfg.Self && !n.dead[id] && !(stayingOnly && n.leavingPeers[id]) {
-			out = append(out, id)
-		}
+		out = append(out, Run{First: p, Last: p, Owner: o})
 	}
 	return out
-}
-
-func (n *Node) broadcast(m Message) {
-	for _, peer := range n.livePeers() {
-		m.From, m.To = n.cfg.Self, peer
-		if err := n.transport.Send(m); err != nil {
-			n.log.Warn("cannot tell peer", "peer", peer, "msg", m.Type.String(), "err", err)
-		}
-	}
-}
-
-// receiveLeave handles the messages of a peer leaving, which bypass the
-// machine but for the pulls and the splice.
-func (n *Node) receiveLeave(msg Message) error {
-	switch msg.Type {
-	case MsgLeaving:
-		n.mu.Lock()
-		n.leavingPeers[msg.From] = true
-		n.mu.Unlock()
-	case MsgPull:
-		if int(msg.Page) >= n.cfg.Pages {
-			return fmt.Errorf("%v: no such page", msg)
-		}
-		n.mu.Lock()
-		n.askLocked(msg.Page)
-		rd := n.m.Ready()
-		n.mu.Unlock()
-		n.send(rd.Messages)
-	case MsgLeft:
-		hints, err := DecodeHints(msg.Data, n.cfg.Pages, n.cfg.Nodes)
-		if err != nil {
-			return err
-		}
-		hint := make([]NodeID, n.cfg.Pages)
-		for _, r := range hints {
-			for p := r.First; p <= r.Last; p++ {
-				hint[p] = r.Owner
-			}
-		}
-		n.mu.Lock()
-		n.m.Splice(msg.From, func(p PageID) NodeID { return hint[p] })
-		n.dead[msg.From] = true // nothing may be sent to it any more
-		n.members[msg.From] = false
-		n.mu.Unlock()
-		n.log.Info("peer left the cluster", "peer", msg.From)
-		return n.transport.Send(Message{Type: MsgLeftAck, From: n.cfg.Self, To: msg.From})
-	case MsgLeftAck:
-		n.mu.Lock()
-		acks := n.leftAcks
-		n.mu.Unlock()
-		if acks != nil {
-			acks <- msg.From
-		}
-	}
-	return nil
 }

@@ -55,6 +55,7 @@ func sends(msgs ...Message) Ready { return Ready{Messages: msgs} }
 
 func acts(as ...Action) Ready { return Ready{Actions: as} }
 
+func take(p PageID) Action       { return Action{Kind: ActTakePage, Page: p} }
 func serve(p PageID) Action      { return Action{Kind: ActServe, Page: p} }
 func invalidate(p PageID) Action { return Action{Kind: ActInvalidate, Page: p} }
 func hold(p PageID) Action       { return Action{Kind: ActHold, Page: p} }
@@ -124,11 +125,11 @@ func TestFaultFetchesPage(t *testing.T) {
 	ms := newCluster(2, 2, false) // node 0 owns page 0, node 1 page 1
 	a, b := ms[0], ms[1]
 
-	if a.Access(1) {
+	if a.Access(1) == AccessHere {
 		t.Fatal("node 0 accessed page 1, which node 1 owns")
 	}
 	expect(t, a, sends(request(0, 1, 1, 0)))
-	if a.Access(1) {
+	if a.Access(1) == AccessHere {
 		t.Fatal("second access to page 1 served before it arrived")
 	}
 	expect(t, a, Ready{}) // asked once, however many accesses wait
@@ -149,8 +150,8 @@ func TestFaultFetchesPage(t *testing.T) {
 	}
 
 	step(t, a, page(1, 0, 1))
-	expect(t, a, acts(serve(1)))
-	if !a.Owns(1) || !a.Access(1) {
+	expect(t, a, acts(take(1), serve(1)))
+	if !a.Owns(1) || a.Access(1) != AccessHere {
 		t.Fatal("node 0 does not own page 1 after it arrived")
 	}
 	expect(t, a, Ready{})
@@ -168,7 +169,7 @@ func TestForwardAlongStaleHint(t *testing.T) {
 	n2.InvalidateDone(0)
 	expect(t, n2, sends(page(2, 1, 0)))
 	step(t, n1, page(2, 1, 0))
-	expect(t, n1, acts(serve(0)))
+	expect(t, n1, acts(take(0), serve(0)))
 
 	// Node 0 asks node 2, which passes the request on to node 1 and
 	// points at node 0, the new tail.
@@ -184,7 +185,7 @@ func TestForwardAlongStaleHint(t *testing.T) {
 	n1.InvalidateDone(0)
 	expect(t, n1, sends(pageAt(1, 0, 0, 2)))
 	step(t, n0, pageAt(1, 0, 0, 2))
-	expect(t, n0, acts(serve(0)))
+	expect(t, n0, acts(take(0), serve(0)))
 	if got := owners(ms, 1)[0]; !slices.Equal(got, []NodeID{0}) {
 		t.Fatalf("page 0 owned by %v, want [0]", got)
 	}
@@ -212,11 +213,11 @@ func TestConcurrentRequestsQueue(t *testing.T) {
 	expect(t, n2, sends(page(2, 0, 0)))
 	// Node 0 is served first, and only then starts handing the page on.
 	step(t, n0, page(2, 0, 0))
-	expect(t, n0, acts(serve(0), invalidate(0)))
+	expect(t, n0, acts(take(0), serve(0), invalidate(0)))
 	n0.InvalidateDone(0)
 	expect(t, n0, sends(pageAt(0, 1, 0, 2)))
 	step(t, n1, pageAt(0, 1, 0, 2))
-	expect(t, n1, acts(serve(0)))
+	expect(t, n1, acts(take(0), serve(0)))
 	for _, m := range ms {
 		if got := m.Owner(0); got != 1 {
 			t.Errorf("node %d points at %d, want 1", m.cfg.Self, got)
@@ -235,20 +236,20 @@ func TestAccessWhileLeaving(t *testing.T) {
 	step(t, n1, request(0, 1, 0, 0))
 	expect(t, n1, acts(invalidate(0)))
 
-	if !n1.Access(0) || !n1.Access(0) {
+	if n1.Access(0) != AccessHere || n1.Access(0) != AccessHere {
 		t.Fatal("access to a leaving page not served locally")
 	}
 	expect(t, n1, Ready{})
 	n1.InvalidateDone(0)
 	expect(t, n1, acts(invalidate(0)))
-	if !n1.Access(0) {
+	if n1.Access(0) != AccessHere {
 		t.Fatal("access during the second invalidation not served locally")
 	}
 	n1.InvalidateDone(0)
 	expect(t, n1, acts(invalidate(0)))
 	n1.InvalidateDone(0)
 	expect(t, n1, sends(page(1, 0, 0)))
-	if n1.Access(0) {
+	if n1.Access(0) == AccessHere {
 		t.Fatal("access served after the page left")
 	}
 	expect(t, n1, sends(request(1, 0, 0, 1)))
@@ -264,13 +265,13 @@ func TestHoldWindow(t *testing.T) {
 		n1.InvalidateDone(0)
 		n1.Ready()
 		step(t, n0, page(1, 0, 0))
-		expect(t, n0, acts(serve(0), hold(0)))
+		expect(t, n0, acts(take(0), serve(0), hold(0)))
 
 		n1.Access(0)
 		expect(t, n1, sends(request(1, 0, 0, 1)))
 		step(t, n0, request(1, 0, 0, 1))
 		expect(t, n0, Ready{})
-		if !n0.Access(0) {
+		if n0.Access(0) != AccessHere {
 			t.Fatal("access inside the hold window not served locally")
 		}
 		n0.HoldExpired(0)
@@ -291,7 +292,7 @@ func TestHoldWindow(t *testing.T) {
 		n2.InvalidateDone(0)
 		n2.Ready()
 		step(t, n0, page(2, 0, 0))
-		expect(t, n0, acts(serve(0), hold(0)))
+		expect(t, n0, acts(take(0), serve(0), hold(0)))
 		n0.HoldExpired(0)
 		expect(t, n0, acts(invalidate(0)))
 	})
@@ -304,7 +305,7 @@ func TestHoldWindow(t *testing.T) {
 		n1.InvalidateDone(0)
 		n1.Ready()
 		step(t, n0, page(1, 0, 0))
-		expect(t, n0, acts(serve(0), hold(0)))
+		expect(t, n0, acts(take(0), serve(0), hold(0)))
 		n0.HoldExpired(0)
 		expect(t, n0, Ready{})
 		// The window is over: the next request is served at once.
@@ -352,7 +353,7 @@ func TestProtocolViolations(t *testing.T) {
 		{"unknown requester", nil, request(1, 0, 0, 3)},
 		{"requester None", nil, request(1, 0, 0, None)},
 		{"unknown sender", nil, request(5, 0, 0, 1)},
-		{"unknown type", nil, Message{Type: 9, From: 1, To: 0, Page: 0, Requester: 1}},
+		{"unknown type", nil, Message{Type: 200, From: 1, To: 0, Page: 0, Requester: 1}},
 		{"zero type", nil, Message{From: 1, To: 0, Page: 0, Requester: 1}},
 		{"own request back", func(_ *testing.T, n0 *Machine) { n0.Access(1) }, request(2, 0, 1, 0)},
 		{"own request back to owner", nil, request(1, 0, 0, 0)},

@@ -38,32 +38,31 @@ type NodeConfig struct {
 	// Prefetch is how many pages ahead a sequential sweep asks for; zero
 	// moves only the pages that are touched.
 	Prefetch int
-	// Replicas is how many peers keep a copy of each page (replicas.go);
-	// with zero, a dead node's pages die with it.
-	Replicas int
 	// FenceWait is how long recovery waits for a node it leaves out to
 	// fence itself: at least KeepQuorum's half peer timeout, plus the
-	// time to take every page from local programs.
+	// time to take every page from local programs. It also bounds how
+	// long the coordinator waits for the members' reports.
 	FenceWait time.Duration
-	// Live, for a node restarted into a running cluster (Config.Rejoin),
-	// are the members alive when it connected; it asks them to take it
-	// back with Rejoin.
-	Live   []NodeID
-	Logger *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Node drives one node's Machine: FUSE handlers call ReadAt and WriteAt,
-// the transport calls Receive, and Node answers through its ports.
+// the transport calls Receive and PeerLost, and Node answers through its
+// ports (ports.go): it sends the machine's messages, moves bytes between
+// the stores and waiting accesses, and runs the kernel's invalidations and
+// the machine's timers.
 //
-// Locking: mu guards the machine and the waiters, and is held while page
-// bytes move between the page store and a waiting access, so that a page is
-// never sent or overwritten halfway through. Nothing that waits happens
-// under mu: sends and invalidations run after it is released (releasing
-// page memory, a batch of madvise calls, is the one syscall made under it).
+// Locking: mu guards the machine, the waiters and the rest of the node's
+// state, and is held while page bytes move between the stores and a
+// waiting access, so that a page is never sent or overwritten halfway
+// through. Nothing that waits happens under mu: sends, invalidations and
+// timers run after it is released (releasing page memory, a batch of
+// madvise calls, is the one syscall made under it).
 type Node struct {
 	cfg       NodeConfig
 	transport Transport
 	store     PageStore
+	copies    CopyStore
 	kernel    Kernel
 	log       *slog.Logger
 	stats     *stats
@@ -71,38 +70,22 @@ type Node struct {
 	mu      sync.Mutex
 	m       *Machine           // guarded by mu
 	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
-	closed  bool               // guarded by mu
-	dead    []bool             // guarded by mu: by NodeID, peers lost for good
-	// leavingPeers are peers that said they leave; leftAcks collects the
-	// peers that route around this node when it leaves. Guarded by mu.
-	leavingPeers []bool
-	leftAcks     chan NodeID
-	// sent are pages handed away whose memory is not yet released, and
+	fenced  bool               // guarded by mu: cut off for good (Fence)
 	// sending counts the sends of each page under way, which read its
-	// bytes without mu; both guarded by mu. See releaseSent.
-	sent    []PageID
+	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
+	// deferred are messages from an epoch not installed here yet, stepped
+	// again at ActInstalled; guarded by mu.
+	deferred []Message
+	// Syncs (node_sync.go), guarded by mu: the pages written since their
+	// last copy, and the copies syncs wait for.
+	dirty     map[PageID]bool
+	copyWaits map[copyKey][]copyWait
+	// leave is the leave under way (node_leave.go); guarded by mu.
+	leave *leaveAcks
 	// queries are ClusterOwners calls waiting for answers; guarded by mu.
 	queries   map[PageID]*ownersQuery
 	nextQuery PageID // guarded by mu
-
-	// Copies and recovery (replicas.go, recovery.go), all guarded by mu:
-	// the copies kept here for peers, the pages written since their last
-	// copy, the syncs waiting for acknowledgements, the members of the
-	// current epoch (by NodeID: not left, not recovered away), messages
-	// held back for an epoch not installed yet, the highest epoch seen,
-	// and the recovery this node coordinates.
-	copies                   map[PageID]pageCopy
-	spareCopies              [][]byte // buffers of dropped copies, for the next ones
-	dirty                    map[PageID]bool
-	copyWaits                map[copyKey][]copyWait
-	members                  []bool
-	nextMembers              []bool // the members of the epoch being recovered into
-	deferred                 []Message
-	maxEpoch                 uint32
-	recovery                 *recovery
-	recovering, recoverAgain bool // a coordinating goroutine runs; run it once more
-	fenced                   bool // guarded by mu: cut off for good (Fence)
 
 	// services take the message types they registered for (Register);
 	// written before the transport starts, only read after.
@@ -129,38 +112,22 @@ func (w *waiter) apply(s PageStore) {
 }
 
 // NewNode returns a driver for cfg. Call Receive for every message the
-// transport delivers.
-func NewNode(cfg NodeConfig, t Transport, s PageStore, k Kernel) *Node {
+// transport delivers, and PeerLost for every peer it loses.
+func NewNode(cfg NodeConfig, t Transport, store PageStore, copies CopyStore, k Kernel) *Node {
 	cfg.Hold = cfg.HoldWindow > 0
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	members, dead := make([]bool, cfg.Nodes), make([]bool, cfg.Nodes)
-	for i := range members {
-		members[i] = true
-	}
-	if cfg.Rejoin {
-		// Not a member itself until the epoch that takes it back, so
-		// it coordinates nothing before; its quorum is of the others.
-		for i := range members {
-			live := slices.Contains(cfg.Live, NodeID(i))
-			members[i], dead[i] = live && NodeID(i) != cfg.Self, !live
-		}
-	}
 	return &Node{
-		cfg: cfg, transport: t, store: s, kernel: k, log: log, stats: newStats(cfg.Nodes),
-		copies:       make(map[PageID]pageCopy),
-		dirty:        make(map[PageID]bool),
-		copyWaits:    make(map[copyKey][]copyWait),
-		members:      members,
-		m:            NewMachine(cfg.Config),
-		waiters:      make(map[PageID]*waiter),
-		dead:         dead,
-		leavingPeers: make([]bool, cfg.Nodes),
-		queries:      make(map[PageID]*ownersQuery),
-		sending:      make(map[PageID]int),
-		services:     make(map[MsgType]Service),
+		cfg: cfg, transport: t, store: store, copies: copies, kernel: k, log: log, stats: newStats(cfg.Nodes),
+		m:         NewMachine(cfg.Config),
+		waiters:   make(map[PageID]*waiter),
+		sending:   make(map[PageID]int),
+		dirty:     make(map[PageID]bool),
+		copyWaits: make(map[copyKey][]copyWait),
+		queries:   make(map[PageID]*ownersQuery),
+		services:  make(map[MsgType]Service),
 	}
 }
 
@@ -187,7 +154,7 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 	}
 	for p := first; p <= last; p++ {
 		if !here {
-			n.askLocked(p)
+			n.m.Ask(p)
 			continue
 		}
 		n.m.Access(p) // notes the use of a page that is leaving
@@ -196,7 +163,7 @@ func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
 	}
 	rd := n.m.Ready()
 	n.mu.Unlock()
-	n.send(rd.Messages)
+	n.send(rd.Messages) // asking and noting act on nothing but requests
 	if !here {
 		n.stats.readaheadDeclined.Add(1)
 		return ErrNotHere
@@ -236,16 +203,7 @@ func (n *Node) prefetchLocked(p PageID) {
 		return
 	}
 	for q := p + 1; q <= p+PageID(n.cfg.Prefetch) && int(q) < n.m.Pages(); q++ {
-		n.askLocked(q)
-	}
-}
-
-// askLocked asks for page p with no access waiting for it (readahead,
-// prefetch, a leaving peer's pull), unless it is here or this node is
-// closing: a node that shuts down or leaves takes no pages. mu held.
-func (n *Node) askLocked(p PageID) {
-	if !n.closed && !n.m.Owns(p) {
-		n.m.Access(p)
+		n.m.Ask(q)
 	}
 }
 
@@ -259,18 +217,19 @@ func (n *Node) pages(off int64, size int) (first, last PageID) {
 func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 
 // access performs one access within a page, waiting for the page if it is
-// not here. w is a value so that the common case, a page that is here,
+// not here. local is a value so that the common case, a page that is here,
 // allocates nothing; only a waiting access is put on the heap.
 func (n *Node) access(ctx context.Context, local waiter) error {
 	n.mu.Lock()
-	if err := n.refuseLocked(local); err != nil {
+	if n.fenced && local.src == nil {
+		// The kernel's write-back is taken, and dropped with the node.
 		n.mu.Unlock()
-		if !errors.Is(err, ErrClosed) {
-			n.stats.faultErrors.Add(1)
-		}
-		return err
+		n.stats.faultErrors.Add(1)
+		return ErrFenced
 	}
-	if n.m.Access(local.page) {
+	result := n.m.Access(local.page)
+	switch result {
+	case AccessHere:
 		local.apply(n.store)
 		if local.src != nil {
 			n.wroteLocked(local.page)
@@ -281,6 +240,13 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 		n.send(rd.Messages)
 		n.stats.localAccesses.Add(1)
 		return nil
+	case AccessWaits:
+	default:
+		n.mu.Unlock()
+		if result != AccessClosed {
+			n.stats.faultErrors.Add(1)
+		}
+		return accessError(result, local.page)
 	}
 	w := new(waiter)
 	*w = local
@@ -290,7 +256,7 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	n.prefetchLocked(w.page)
 	rd := n.m.Ready()
 	n.mu.Unlock()
-	// An access only ever asks for the page: no action here, so no
+	// An access only ever asks for pages: no action here, so no
 	// invalidation can run inside the FUSE handler that called us.
 	n.send(rd.Messages)
 	start := time.Now()
@@ -303,26 +269,15 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	return err
 }
 
-// refuseLocked is why an access must fail at once, if it must; mu held.
-func (n *Node) refuseLocked(w waiter) error {
-	p := w.page
-	switch {
-	case n.fenced && w.src == nil:
-		// The kernel's write-back is taken, and dropped with the node.
-		return ErrFenced
-	case n.closed && !n.m.Owns(p):
-		// Shut down or leaving: no page comes here any more. Pages still
-		// here are served, above all the kernel's write-back of dirty
-		// data while they are handed away.
-		return ErrClosed
-	case n.m.Lost(p):
+// accessError is why an access to page p fails.
+func accessError(r AccessResult, p PageID) error {
+	switch r {
+	case AccessLost:
 		return fmt.Errorf("page %d: %w", p, ErrPageLost)
-	case n.cfg.Replicas == 0 && !n.m.Owns(p) && n.dead[n.m.Owner(p)]:
-		// Without copies the page died with its owner. With them it
-		// waits: recovery gives it a new owner and asks again.
+	case AccessOwnerDead:
 		return fmt.Errorf("page %d: %w", p, ErrPeerDead)
 	}
-	return nil
+	return ErrClosed
 }
 
 // wait waits until w is served, Timeout passes or the node closes. It
@@ -384,33 +339,30 @@ func (n *Node) Receive(msg Message) error {
 	switch msg.Type {
 	case MsgOwnersQuery, MsgOwnersReply:
 		return n.receiveOwners(msg)
-	case MsgLeaving, MsgPull, MsgLeft, MsgLeftAck:
-		return n.receiveLeave(msg)
-	case MsgReplica, MsgReplicaAck:
-		return n.receiveReplica(msg)
-	case MsgRecoverQuery, MsgRecoverReply, MsgRecoverInstall, MsgJoin:
-		return n.receiveRecovery(msg)
-	}
-	if msg.Type == MsgPage && len(msg.Data) != n.cfg.PageSize {
-		return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
+	case MsgReplicaAck:
+		n.ackCopy(msg)
+		return nil
+	case MsgLeftAck:
+		n.leftAck(msg.From)
+		return nil
+	case MsgPage, MsgReplica:
+		if len(msg.Data) != n.cfg.PageSize {
+			return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
+		}
 	}
 	n.mu.Lock()
-	if n.deferLocked(msg) {
+	switch err := n.m.Step(msg); {
+	case errors.Is(err, ErrLater):
+		msg.Data = slices.Clone(msg.Data)
+		n.deferred = append(n.deferred, msg)
 		n.mu.Unlock()
 		return nil
-	}
-	if err := n.m.Step(msg); err != nil {
+	case err != nil:
 		n.mu.Unlock()
 		n.stats.protocolErrors.Add(1)
 		return err
 	}
-	if msg.Type == MsgPage {
-		n.dropCopyLocked(msg.Page) // the page here is newer
-		copy(n.store.Bytes(msg.Page), msg.Data)
-		n.stats.pagesIn[msg.From].Add(1)
-		n.stats.bytesIn.Add(uint64(len(msg.Data)))
-	}
-	rd := n.readyLocked()
+	rd := n.readyLocked(&msg)
 	n.mu.Unlock()
 	n.run(rd)
 	return nil
@@ -420,27 +372,50 @@ func (n *Node) Receive(msg Message) error {
 func (n *Node) step(event func(*Machine)) {
 	n.mu.Lock()
 	event(n.m)
-	rd := n.readyLocked()
+	rd := n.readyLocked(nil)
 	n.mu.Unlock()
 	n.run(rd)
 }
 
-// readyLocked takes the machine's Ready and answers waiting accesses for the
-// pages it serves, before mu is released; mu held.
-func (n *Node) readyLocked() Ready {
+// readyLocked takes the machine's Ready and does, before mu is released,
+// the actions that move bytes: between the stores, and to the accesses
+// waiting for a page. in is the message just stepped, whose bytes some
+// actions take; mu held.
+func (n *Node) readyLocked(in *Message) Ready {
 	rd := n.m.Ready()
-	for _, msg := range rd.Messages {
-		if msg.Type != MsgPage {
-			continue
-		}
-		n.sending[msg.Page]++
-		if n.cfg.Replicas > 0 {
-			rd.Messages = append(rd.Messages, n.handOffCopiesLocked(msg)...)
+	for _, a := range rd.Actions {
+		p := a.Page
+		switch a.Kind {
+		case ActTakePage:
+			n.store.Arrive(p, in.Data)
+			n.stats.pagesIn[in.From].Add(1)
+			n.stats.bytesIn.Add(uint64(len(in.Data)))
+		case ActStoreCopy:
+			n.copies.Keep(p, in.Data)
+		case ActKeepCopy:
+			n.copies.Keep(p, n.store.Bytes(p))
+		case ActDropCopy:
+			n.copies.Drop(p)
+		case ActPromote:
+			n.store.Arrive(p, n.copies.Copy(p)) // nil: the start content, zeros
+		case ActServe:
+			n.serveWaitersLocked(p)
+		case ActFail:
+			err := error(fmt.Errorf("page %d: %w", p, ErrPeerDead))
+			if n.m.Lost(p) {
+				err = fmt.Errorf("page %d: %w", p, ErrPageLost)
+			}
+			n.failWaitersLocked(func(q PageID) bool { return q == p }, err)
 		}
 	}
-	for _, a := range rd.Actions {
-		if a.Kind == ActServe {
-			n.serveWaitersLocked(a.Page)
+	for i, msg := range rd.Messages {
+		switch msg.Type {
+		case MsgPage:
+			n.sending[msg.Page]++
+		case MsgReplica:
+			// A hand-off's extra copy, sent after mu is released,
+			// when the copy kept here may have changed.
+			rd.Messages[i].Data = slices.Clone(n.copies.Copy(msg.Page))
 		}
 	}
 	return rd
@@ -459,7 +434,22 @@ func (n *Node) serveWaitersLocked(p PageID) {
 	delete(n.waiters, p)
 }
 
-// run carries out a Ready without mu held. ActServe was done under mu.
+// failWaitersLocked ends the accesses waiting for the pages that match
+// with err; mu held.
+func (n *Node) failWaitersLocked(match func(PageID) bool, err error) {
+	for p, w := range n.waiters {
+		if !match(p) {
+			continue
+		}
+		for ; w != nil; w = w.next {
+			w.done <- err
+		}
+		delete(n.waiters, p)
+	}
+}
+
+// run carries out the rest of a Ready without mu held: the actions that
+// wait (invalidations, disconnects) or start timers, then the messages.
 func (n *Node) run(rd Ready) {
 	for _, a := range rd.Actions {
 		switch a.Kind {
@@ -467,9 +457,18 @@ func (n *Node) run(rd Ready) {
 			n.invalidate(a.Page)
 		case ActHold:
 			p := a.Page
-			time.AfterFunc(n.cfg.HoldWindow, func() {
-				n.step(func(m *Machine) { m.HoldExpired(p) })
-			})
+			time.AfterFunc(n.cfg.HoldWindow, func() { n.step(func(m *Machine) { m.HoldExpired(p) }) })
+		case ActDisconnect:
+			n.log.Warn("leaving a node out of the new epoch", "peer", a.Node)
+			n.transport.Disconnect(a.Node)
+		case ActReportTimer:
+			e := a.Epoch
+			time.AfterFunc(n.cfg.FenceWait, func() { n.step(func(m *Machine) { m.ReportsOverdue(e) }) })
+		case ActFenceTimer:
+			e := a.Epoch
+			time.AfterFunc(n.cfg.FenceWait, func() { n.step(func(m *Machine) { m.FenceWaited(e) }) })
+		case ActInstalled:
+			n.installed(a.Epoch)
 		}
 	}
 	n.send(rd.Messages)
@@ -480,11 +479,7 @@ func (n *Node) invalidate(p PageID) {
 		// The page may still be mapped here: sending it now could leave
 		// two writers. Try again shortly; the requester waits meanwhile.
 		n.log.Error("cannot take page from local programs, retrying", "page", p, "err", err)
-		time.AfterFunc(10*time.Millisecond, func() {
-			if !n.isClosed() {
-				n.invalidate(p)
-			}
-		})
+		time.AfterFunc(10*time.Millisecond, func() { n.invalidate(p) })
 		return
 	}
 	n.step(func(m *Machine) { m.InvalidateDone(p) })
@@ -504,67 +499,34 @@ func (n *Node) send(msgs []Message) {
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
 		}
 		if msg.Type == MsgPage {
-			n.releaseSent(msg.Page)
+			n.sent(msg.Page)
 		}
 	}
 }
 
-// releaseBatch is how many sent pages are released at once: releasing is a
-// syscall per page, so batching keeps it off most hand-offs.
-const releaseBatch = 64
-
-// releaseSent notes that a send of page p is complete, and every
-// releaseBatch pages gives the memory of those still away back to the
-// kernel, so that a node's memory follows the pages it holds, not all it
-// ever held. A page that came back holds live bytes, and one that is being
-// sent again is being read: both are skipped.
-func (n *Node) releaseSent(p PageID) {
+// sent notes that a send of page p is complete: unless p came back or is
+// being sent again, the store may give its memory back.
+func (n *Node) sent(p PageID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.sending[p]--; n.sending[p] == 0 {
-		delete(n.sending, p)
-	}
-	n.sent = append(n.sent, p)
-	if len(n.sent) < releaseBatch {
+	if n.sending[p]--; n.sending[p] > 0 {
 		return
 	}
-	for _, q := range n.sent {
-		if n.m.Owns(q) || n.sending[q] > 0 {
-			continue
-		}
-		if err := n.store.Release(q); err != nil {
-			n.log.Warn("cannot release page memory", "page", q, "err", err)
+	delete(n.sending, p)
+	if !n.m.Owns(p) {
+		if err := n.store.Left(p); err != nil {
+			n.log.Warn("cannot release page memory", "err", err)
 		}
 	}
-	n.sent = n.sent[:0]
 }
 
-func (n *Node) isClosed() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.closed
-}
-
-// Close fails the waiting accesses and every later one.
+// Close fails the waiting accesses and every later one for a page that is
+// not here: the node takes no page any more.
 func (n *Node) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.closed = true
-	n.failWaitersLocked(func(PageID) bool { return true }, func(PageID) error { return ErrClosed })
-}
-
-// failWaitersLocked ends the accesses waiting for the pages that match,
-// each with its page's error; mu held.
-func (n *Node) failWaitersLocked(match func(PageID) bool, why func(PageID) error) {
-	for p, w := range n.waiters {
-		if !match(p) {
-			continue
-		}
-		for ; w != nil; w = w.next {
-			w.done <- why(p)
-		}
-		delete(n.waiters, p)
-	}
+	n.m.Close()
+	n.failWaitersLocked(func(PageID) bool { return true }, ErrClosed)
 }
 
 // Register has s take the messages of types instead of the node, and hear
@@ -572,28 +534,6 @@ func (n *Node) failWaitersLocked(match func(PageID) bool, why func(PageID) error
 func (n *Node) Register(s Service, types ...MsgType) {
 	for _, t := range types {
 		n.services[t] = s
-	}
-}
-
-// PeerLost tells the node that a peer is gone for good: its daemon died or
-// it was declared dead for silence. Without replicas the pages it owned are
-// lost with it: accesses waiting for a page last known there fail now, and
-// later ones at once, instead of after the timeout. With replicas they are
-// recovered from copies and the accesses wait for that. Every registered
-// service hears of it too.
-func (n *Node) PeerLost(peer NodeID) {
-	n.log.Warn("peer lost", "peer", peer)
-	if n.cfg.Replicas > 0 {
-		n.recoverPagesOf(peer)
-	} else {
-		n.failPagesOf(peer)
-	}
-	told := map[Service]bool{}
-	for _, s := range n.services {
-		if !told[s] {
-			told[s] = true
-			s.PeerLost(peer)
-		}
 	}
 }
 

@@ -122,7 +122,7 @@ func newClusterWith(t *testing.T, n, npages int, set func(*owner.NodeConfig)) *c
 			Timeout:  20 * time.Second,
 		}
 		set(&cfg)
-		k.node = owner.NewNode(cfg, c.net.Transport(id), store, k)
+		k.node = owner.NewNode(cfg, c.net.Transport(id), store, pages.NewCopies(pageSize), k)
 		c.net.Attach(id, k.node.Receive, nil)
 		c.nodes = append(c.nodes, k.node)
 		c.kernels = append(c.kernels, k)
@@ -190,13 +190,12 @@ func TestFaultTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	k := newFakeKernel(4)
+	k := newFakeKernel(4) // the store is never unmapped, as in newClusterWith
 	k.node = owner.NewNode(owner.NodeConfig{
 		Config:   owner.Config{Self: 0, Nodes: 2, Pages: 4},
 		PageSize: pageSize,
 		Timeout:  50 * time.Millisecond,
-	}, nw.Transport(0), store, k)
+	}, nw.Transport(0), store, pages.NewCopies(pageSize), k)
 	nw.Attach(0, k.node.Receive, nil)
 	nw.Attach(1, func(owner.Message) error { return nil }, nil) // a peer that never answers
 	start := time.Now()
@@ -356,46 +355,33 @@ func TestSequentialFaultsPrefetch(t *testing.T) {
 	}
 }
 
-// releaseCounter is a page store that counts released pages.
-type releaseCounter struct {
-	*pages.Store
-	mu       sync.Mutex
-	released map[owner.PageID]int
-}
-
-func (r *releaseCounter) Release(p owner.PageID) error {
-	r.mu.Lock()
-	r.released[p]++
-	r.mu.Unlock()
-	return r.Store.Release(p)
-}
-
-// TestSentPagesReleased: memory of pages handed away goes back to the
+// TestSentPagesReleased: the memory of pages handed away goes back to the
 // kernel in batches, except for pages that came back meanwhile, whose bytes
 // must survive.
 func TestSentPagesReleased(t *testing.T) {
 	const npages = 256
 	nw := dsmnet.NewInmem(2, 1)
 	var nodes [2]*owner.Node
-	var stores [2]*releaseCounter
+	var stores [2]*pages.Store
 	for i := range 2 {
 		st, err := pages.New(npages, pageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
-		stores[i] = &releaseCounter{Store: st, released: map[owner.PageID]int{}}
+		stores[i] = st // never unmapped: the nodes' goroutines may outlive the test
 		k := newFakeKernel(npages)
 		nodes[i] = owner.NewNode(owner.NodeConfig{
 			Config: owner.Config{Self: owner.NodeID(i), Nodes: 2, Pages: npages}, PageSize: pageSize, Timeout: 10 * time.Second,
-		}, nw.Transport(owner.NodeID(i)), stores[i], k)
+		}, nw.Transport(owner.NodeID(i)), st, pages.NewCopies(pageSize), k)
 		k.node = nodes[i]
 		nw.Attach(owner.NodeID(i), nodes[i].Receive, nil)
 	}
 	ctx := context.Background()
 	pattern := bytes.Repeat([]byte("live"), pageSize/4)
-	if _, err := nodes[0].WriteAt(ctx, pattern, 0); err != nil {
-		t.Fatal(err)
+	for p := int64(0); p <= 64; p++ {
+		if _, err := nodes[0].WriteAt(ctx, pattern, p*pageSize); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Page 0 goes to node 1 and comes back before node 0 has sent a batch.
 	buf := make([]byte, pageSize)
@@ -405,27 +391,22 @@ func TestSentPagesReleased(t *testing.T) {
 	if err := nodes[0].ReadAt(ctx, buf, 0); err != nil {
 		t.Fatal(err)
 	}
-	// 63 more pages leave node 0: the batch of 64 is released.
-	for p := int64(1); p < 64; p++ {
-		if err := nodes[1].ReadAt(ctx, buf, p*pageSize); err != nil {
-			t.Fatal(err)
+	// 64 more pages leave node 0: a batch of 64 is released, but not
+	// page 0. The sender releases after its send returns, which may be
+	// after the page has reached node 1: wait for it.
+	for p := int64(1); p <= 64; p++ {
+		if err := nodes[1].ReadAt(ctx, buf, p*pageSize); err != nil || !bytes.Equal(buf, pattern) {
+			t.Fatalf("page %d on node 1: %q..., %v", p, buf[:8], err)
 		}
 	}
-	// The sender releases after its send returns, which may be after the
-	// page has reached node 1: wait for it.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		stores[0].mu.Lock()
-		released, page0 := len(stores[0].released), stores[0].released[0]
-		stores[0].mu.Unlock()
-		if released == 63 && page0 == 0 {
-			break
+	waitFor(t, "node 0 to release the memory of the 64 pages it handed away", func() bool {
+		for p := owner.PageID(1); p <= 64; p++ {
+			if !bytes.Equal(stores[0].Bytes(p), make([]byte, pageSize)) {
+				return false
+			}
 		}
-		if released > 63 || page0 != 0 || time.Now().After(deadline) {
-			t.Fatalf("released %d pages (page 0: %d times), want the 63 still away and not page 0", released, page0)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return true
+	})
 	if err := nodes[0].ReadAt(ctx, buf, 0); err != nil || !bytes.Equal(buf, pattern) {
 		t.Fatalf("page 0 lost its bytes: %q..., %v", buf[:8], err)
 	}
@@ -455,12 +436,11 @@ func TestSlowSendsKeepBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer store.Close()
-		k := newFakeKernel(npages)
+		k := newFakeKernel(npages) // the store is never unmapped, as in newClusterWith
 		id := owner.NodeID(i)
 		k.node = owner.NewNode(owner.NodeConfig{
 			Config: owner.Config{Self: id, Nodes: n, Pages: npages}, PageSize: pageSize, Timeout: 20 * time.Second,
-		}, slowSend{nw.Transport(id)}, store, k)
+		}, slowSend{nw.Transport(id)}, store, pages.NewCopies(pageSize), k)
 		nw.Attach(id, k.node.Receive, nil)
 		kernels = append(kernels, k)
 	}

@@ -31,8 +31,24 @@ type Transport interface {
 type PageStore interface {
 	// Bytes is page p itself, not a copy; the driver serializes access.
 	Bytes(p PageID) []byte
-	// Release gives page p's memory back; its bytes read as zeros after.
-	Release(p PageID) error
+	// Arrive sets page p's bytes (zeros for nil): p came to this node.
+	Arrive(p PageID, data []byte)
+	// Left says p left this node and nothing reads its bytes any more:
+	// the store may give its memory back, until p arrives again.
+	Left(p PageID) error
+}
+
+// CopyStore holds the bytes of the copies this node keeps of other nodes'
+// pages (replicas); which copies exist, at which version, is the
+// Machine's.
+type CopyStore interface {
+	// Keep copies data as page p's copy.
+	Keep(p PageID, data []byte)
+	// Copy is p's copy, nil if none; valid until the next Keep or Drop
+	// of p.
+	Copy(p PageID) []byte
+	// Drop forgets p's copy.
+	Drop(p PageID)
 }
 
 // Kernel takes pages away from the programs on this node.

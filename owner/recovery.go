@@ -5,397 +5,475 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 )
 
-// Recovery, the driver's part (the pure part is epoch.go). With replicas,
-// a lost peer's pages are not given up: the lowest live member, if the live
-// members are a quorum, freezes every live node into a new epoch, gathers
-// what each owns and keeps copies of, waits until any node left out has had
-// time to fence itself, and installs Plan's owner map everywhere.
+// Recovery. When a member dies, the pages it owned must get a new owner
+// without ever having two. The lowest live member, if the live members are
+// a quorum, coordinates: it freezes every live node into a new epoch
+// (MsgRecoverQuery); each stops handing pages on, drops page traffic of
+// earlier epochs from then on, and reports what it owns and which copies it
+// keeps (MsgRecoverReply). Plan picks an owner for every page from those
+// reports alone, and MsgRecoverInstall starts the new epoch with it on every
+// node. A hand-off still on the wire when the epoch changes is dropped on
+// arrival; its giver kept a copy of exactly what it sent, so Plan gives the
+// page back to it.
 //
 // A node left out may still be alive, cut off by a broken connection or a
-// partition. It cannot hear a quorum (the members that left it out are one,
-// and they disconnect it before they answer), so KeepQuorum tells it to
-// fence itself within half a peer timeout (fence.go), while the
-// coordinator waits a whole one (NodeConfig.FenceWait) before it installs.
-// The same epoch change takes a restarted node back in (rejoin.go).
+// partition. It cannot hear a quorum (the members that left it out are
+// one, and they disconnect it before they report), so it fences itself
+// within half a peer timeout (node_fence.go), while the coordinator waits a
+// whole one (ActFenceTimer) before it installs. The same epoch change takes
+// a restarted node back in (MsgJoin).
 
 // ErrPageLost is returned for an access to a page that died with its owner,
 // no copy of it left.
 var ErrPageLost = errors.New("the page was lost with its owner")
 
-// nextEpoch is the epoch a coordinator starts above the highest it has
-// seen: a round number in the high 16 bits and the coordinator in the low
-// ones, so that two nodes coordinating at once (each thinking the other
-// dead) never start the same epoch, and the newer round always wins.
-func nextEpoch(seen uint32, self NodeID) uint32 {
-	return (seen>>16+1)<<16 | uint32(self)
+// HoldKind tells how a node holds a page in a recovery report.
+type HoldKind uint8
+
+const (
+	// HoldOwned: the node owns the page; it keeps it.
+	HoldOwned HoldKind = iota + 1
+	// HoldCopy: the node keeps a copy (a replica) of the page.
+	HoldCopy
+)
+
+// Holding is one page a node reported in recovery.
+type Holding struct {
+	Page    PageID
+	Kind    HoldKind
+	Version uint64
 }
 
-// recovery is one recovery this node coordinates.
-type recovery struct {
+// coordination is a recovery this node coordinates.
+type coordination struct {
 	epoch   uint32
+	out     []NodeID // members left out, who must fence before Install
 	reports map[NodeID][]Holding
-	waiting map[NodeID]bool // members yet to report
-	done    chan struct{}   // closed when none is waiting
+	waiting map[NodeID]bool // next members yet to report
 }
 
-// coordinatorLocked reports whether this node is to run recovery: it is the
-// lowest live member and the live members are a quorum; mu held.
-func (n *Node) coordinatorLocked() bool {
-	live := func(id NodeID) bool { return !n.dead[id] }
-	for id := range n.cfg.Self {
-		if n.members[id] && live(id) {
-			return false
-		}
-	}
-	return !n.closed && n.members[n.cfg.Self] && n.quorumLocked(live)
-}
-
-// recoverPagesOf marks peer dead and, if it is a member, has its pages
-// recovered; accesses waiting for them wait for the new owner map. Syncs
-// waiting for a copy on peer fail.
-func (n *Node) recoverPagesOf(peer NodeID) {
-	n.failCopyWaits(func(k copyKey, _ *syncCall) bool { return k.peer == peer }, fmt.Errorf("node %d: %w", peer, ErrPeerDead))
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.dead[peer] = true
-	if n.members[peer] {
-		n.startRecoveryLocked()
-	}
-}
-
-// membersChangedLocked reports whether the live nodes are not the members:
-// a member died, its pages yet to be recovered, or a restarted node asks to
-// rejoin; mu held.
-func (n *Node) membersChangedLocked() bool {
-	for id, m := range n.members {
-		if m == n.dead[id] {
-			return true
-		}
-	}
-	return false
-}
-
-// startRecoveryLocked has the members recovered after a loss; mu held. One
-// goroutine coordinates at a time, once more for each loss meanwhile.
-func (n *Node) startRecoveryLocked() {
-	n.recoverAgain = true
-	if n.recovering {
+// PeerLost tells the machine that node id is gone for good: its connection
+// broke, or it fell silent for the peer timeout. Without copies the pages
+// last known there die with it: accesses waiting for them fail, and later
+// ones at once. With copies, a lost member's pages are recovered, and the
+// accesses wait for that.
+func (m *Machine) PeerLost(id NodeID) {
+	if id == m.cfg.Self {
 		return
 	}
-	n.recovering = true
-	go func() {
-		for {
-			n.mu.Lock()
-			again := n.recoverAgain
-			n.recoverAgain = false
-			n.recovering = again
-			n.mu.Unlock()
-			if !again {
-				return
+	if m.group.Dead(id) {
+		// A node that left, whose forwarding ends with its connection,
+		// or one already counted dead.
+		m.group.lose(id)
+		return
+	}
+	if m.frozen && NodeID(m.epoch&0xFFFF) == id && m.group.Member(m.cfg.Self) {
+		// The coordinator of the epoch this member is frozen into died,
+		// maybe after others installed it: its members are the ones the
+		// next coordinator is chosen among. (A restarted node waiting to
+		// be taken in has no say: it waits for the next epoch.)
+		m.group.install()
+	}
+	member := m.group.lose(id)
+	m.group.witness(id, m.cfg.Self)
+	for p, to := range m.handedOff {
+		if to == id {
+			delete(m.handedOff, p) // recovery decides where it is now
+		}
+	}
+	if m.cfg.Replicas == 0 {
+		for p := range m.pages {
+			ps := &m.pages[p]
+			if ps.wanted && !m.Owns(PageID(p)) && m.Owner(PageID(p)) == id {
+				ps.wanted = false
+				m.act(ActFail, PageID(p))
 			}
-			if err := n.coordinate(); err != nil {
-				n.log.Error("recovery failed", "err", err)
-			}
 		}
-	}()
+		return
+	}
+	if c := m.coord; member || c != nil && c.waiting[id] {
+		m.recover()
+		m.reportLosses()
+	}
 }
 
-// coordinate runs one recovery, if this node is the coordinator.
-func (n *Node) coordinate() error {
-	n.mu.Lock()
-	if !n.coordinatorLocked() || !n.membersChangedLocked() {
-		n.mu.Unlock()
-		return nil
-	}
-	epoch := nextEpoch(n.maxEpoch, n.cfg.Self)
-	n.maxEpoch = epoch
-	if err := n.m.Freeze(epoch); err != nil {
-		n.mu.Unlock()
-		return err
-	}
-	rec := &recovery{epoch: epoch, reports: map[NodeID][]Holding{n.cfg.Self: n.holdingsLocked()}, waiting: map[NodeID]bool{}, done: make(chan struct{})}
-	out, next := n.nextMembersLocked()
-	for _, id := range next {
-		if id != n.cfg.Self {
-			rec.waiting[id] = true
-		}
-	}
-	asked := slices.Collect(maps.Keys(rec.waiting))
-	if len(asked) == 0 {
-		close(rec.done)
-	}
-	n.recovery = rec
-	n.mu.Unlock()
-
-	n.log.Warn("new epoch: recovering the pages of lost members, taking in restarted ones", "epoch", epoch, "lost", out, "members", next)
-	for _, id := range out {
-		n.transport.Disconnect(id)
-	}
-	for _, id := range asked {
-		query := Message{Type: MsgRecoverQuery, From: n.cfg.Self, To: id, Epoch: epoch, Data: EncodeNodes(next)}
-		if err := n.transport.Send(query); err != nil {
-			n.log.Warn("cannot ask for recovery", "peer", id, "err", err)
-		}
-	}
-	if err := n.awaitReports(rec); err != nil || n.superseded(rec) {
-		return err
-	}
-	if len(out) > 0 {
-		// A node left out may still run, cut off: by now it has lost
-		// its quorum; give it the time to fence itself before its
-		// pages move.
-		time.Sleep(n.cfg.FenceWait)
-	}
-	n.mu.Lock()
-	superseded := n.recovery != rec
-	n.recovery = nil
-	n.mu.Unlock()
-	if superseded {
-		return nil
-	}
-	owners := Plan(n.cfg.Pages, rec.reports)
-	install := Message{Type: MsgRecoverInstall, From: n.cfg.Self, Epoch: epoch, Data: EncodeOwnerMap(owners)}
-	for id := range rec.reports {
-		if id == n.cfg.Self {
-			continue
-		}
-		install.To = id
-		if err := n.transport.Send(install); err != nil {
-			n.log.Warn("cannot send the new owner map", "peer", id, "err", err)
-		}
-	}
-	return n.install(epoch, owners)
-}
-
-// superseded reports whether a newer epoch replaced rec.
-func (n *Node) superseded(rec *recovery) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.recovery != rec
-}
-
-// nextMembersLocked are the members of the epoch this node starts, the
-// live nodes (members that did not die, and restarted nodes that asked to
-// rejoin), and the members left out, dead; mu held.
-func (n *Node) nextMembersLocked() (out, next []NodeID) {
-	n.nextMembers = make([]bool, n.cfg.Nodes)
-	for id := range NodeID(n.cfg.Nodes) {
-		switch {
-		case n.dead[id] && n.members[id]:
-			out = append(out, id)
-		case !n.dead[id]:
-			next = append(next, id)
-			n.nextMembers[id] = true
-		}
-	}
-	return out, next
-}
-
-// awaitReports waits for every member's report. A member silent for a
-// peer timeout is dead too: the recovery starts again without it.
-func (n *Node) awaitReports(rec *recovery) error {
-	select {
-	case <-rec.done:
-		return nil
-	case <-time.After(n.cfg.FenceWait):
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.recovery != rec {
-		return nil // superseded (see receiveRecovery); coordinate finds out
-	}
-	var silent []NodeID
-	for id := range rec.waiting {
-		n.dead[id] = true
-		silent = append(silent, id)
-	}
-	n.recoverAgain = true
-	n.recovery = nil
-	return fmt.Errorf("epoch %d: nodes %v did not report; recovering without them", rec.epoch, silent)
-}
-
-// holdingsLocked is this node's recovery report: the pages it owns and the
-// copies it keeps of others; mu held.
-func (n *Node) holdingsLocked() []Holding {
-	hs := n.m.Holdings()
-	for p, c := range n.copies {
-		if !n.m.Owns(p) {
-			hs = append(hs, Holding{Page: p, Kind: HoldCopy, Version: c.version})
-		}
-	}
-	return hs
-}
-
-// install starts epoch with owners: promoted pages take their bytes from
-// the copy kept here (zeros, the start content, if there is none), waiting
-// accesses are served, asked again or failed, and messages held back for
-// this epoch are stepped.
-func (n *Node) install(epoch uint32, owners []NodeID) error {
-	n.mu.Lock()
-	promoted := func(p PageID) uint64 {
-		c, ok := n.copies[p]
-		if !ok {
-			clear(n.store.Bytes(p))
-			return 0
-		}
-		copy(n.store.Bytes(p), c.data)
-		return c.version
-	}
-	if err := n.m.Install(epoch, func(p PageID) NodeID { return owners[p] }, promoted); err != nil {
-		n.mu.Unlock()
-		return err
-	}
-	for p, o := range owners {
-		if o == n.cfg.Self {
-			n.dropCopyLocked(PageID(p))
-		}
-	}
-	n.members, n.nextMembers = n.nextMembers, nil
-	for p := range n.waiters {
-		switch {
-		case n.m.Lost(p):
-		case n.m.Owns(p):
-			n.serveWaitersLocked(p)
-		default:
-			n.m.Access(p)
-		}
-	}
-	n.failWaitersLocked(n.m.Lost, func(p PageID) error { return fmt.Errorf("page %d: %w", p, ErrPageLost) })
-	rd := n.m.Ready()
-	deferred := n.deferred
-	n.deferred = nil
-	resend := n.copiesToResendLocked(epoch)
-	n.mu.Unlock()
-	n.send(rd.Messages)
-	n.sendCopies(resend)
-	for _, msg := range deferred {
-		if err := n.Receive(msg); err != nil {
-			n.log.Warn("message held back for the new epoch", "msg", msg.String(), "err", err)
-		}
-	}
-	n.log.Warn("recovered: new owner map installed", "epoch", epoch)
-	return nil
-}
-
-// deferLocked drops msg if it is from an earlier epoch and holds it back
-// for after Install if it is from one not installed here yet, and reports
-// whether it did either; mu held.
-func (n *Node) deferLocked(msg Message) bool {
-	epoch, frozen := n.m.Epoch()
+// reportLosses tells the coordinator, if it is another node, every member
+// this node has lost: the coordinator may still hear them, and would
+// otherwise never start the epoch that the lost connections call for. A
+// node next in line whom no quorum backs yet tells every peer instead: they
+// witness the loss, and relay it to the coordinator they know, who may be
+// the node it lost, still running.
+func (m *Machine) reportLosses() {
+	g := &m.group
+	to := []NodeID{g.CoordinatorNode()}
 	switch {
-	case msg.Epoch < epoch:
-		n.stats.staleMessages.Add(1)
-		return true
-	case msg.Epoch > epoch || frozen:
-		msg.Data = append([]byte(nil), msg.Data...)
-		n.deferred = append(n.deferred, msg)
-		return true
+	case to[0] == None || g.Coordinator():
+		return
+	case to[0] == m.cfg.Self:
+		to = g.Peers()
 	}
-	return false
+	for id := range NodeID(m.cfg.Nodes) {
+		if g.Dead(id) && (g.Member(id) || g.outvoted[id]) {
+			for _, c := range to {
+				m.send(Message{Type: MsgLost, To: c, Data: EncodeNodes([]NodeID{m.cfg.Self, id})})
+			}
+		}
+	}
 }
 
-// receiveRecovery handles the recovery messages.
-func (n *Node) receiveRecovery(msg Message) error {
-	switch msg.Type {
-	case MsgRecoverQuery:
-		return n.receiveQuery(msg)
-	case MsgRecoverReply:
-		return n.receiveReport(msg)
-	case MsgRecoverInstall:
-		owners, err := DecodeOwnerMap(msg.Data, n.cfg.Pages, n.cfg.Nodes)
-		if err != nil {
-			return err
+// stepLost takes word that a live node lost its connection to another. Both
+// still run, and messages may have died between them: one of them must be
+// left out of the next epoch. The coordinator decides which (Membership's
+// breakLink); another node relays the word to the coordinator it knows,
+// once.
+func (m *Machine) stepLost(msg Message) error {
+	ids, err := DecodeNodes(msg.Data, m.cfg.Nodes)
+	if err != nil || len(ids) != 2 {
+		return fmt.Errorf("%v: a loss names two nodes, not %v (%v)", msg, ids, err)
+	}
+	reporter, lost, g := ids[0], ids[1], &m.group
+	inCluster := func(id NodeID) bool { return (g.Member(id) || g.Next(id)) && !g.Dead(id) }
+	if !inCluster(msg.From) || !inCluster(reporter) || reporter == lost {
+		return nil // out already
+	}
+	g.witness(lost, reporter) // which may back this node taking the coordinator's role over
+	switch {
+	case !inCluster(lost):
+		m.recover()
+		return nil
+	case !g.Coordinator():
+		if c := g.CoordinatorNode(); msg.From == reporter && c != m.cfg.Self && c != None {
+			m.send(Message{Type: MsgLost, To: c, Data: msg.Data})
 		}
-		n.mu.Lock()
-		epoch, frozen := n.m.Epoch()
-		n.mu.Unlock()
-		if !frozen || epoch != msg.Epoch {
-			return nil // superseded by a newer recovery
+		return nil
+	}
+	victim := g.breakLink(reporter, lost)
+	g.lose(victim)
+	m.rd.Actions = append(m.rd.Actions, Action{Kind: ActDisconnect, Node: victim})
+	m.recover()
+	return nil
+}
+
+// recover starts a recovery if this node is to coordinate one, giving up
+// any it coordinates already: a new epoch supersedes it. A coordinator that
+// is frozen starts one even if nothing changed, since the recovery it gave
+// up would have unfrozen the cluster.
+func (m *Machine) recover() {
+	m.coord = nil
+	if m.cfg.Replicas == 0 || m.closing || !m.group.Coordinator() || !m.group.Changed() && !m.frozen {
+		return
+	}
+	epoch := NextEpoch(m.maxEpoch, m.cfg.Self)
+	out, next := m.group.NextMembers()
+	m.freeze(epoch, next)
+	c := &coordination{epoch: epoch, out: out, reports: map[NodeID][]Holding{m.cfg.Self: m.holdings()}, waiting: map[NodeID]bool{}}
+	m.coord = c
+	for _, id := range out {
+		m.rd.Actions = append(m.rd.Actions, Action{Kind: ActDisconnect, Node: id})
+	}
+	for _, id := range next {
+		if id != m.cfg.Self {
+			c.waiting[id] = true
+			m.send(Message{Type: MsgRecoverQuery, To: id, Data: EncodeNodes(next)})
 		}
-		return n.install(msg.Epoch, owners)
-	case MsgJoin:
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if n.members[msg.From] {
-			return nil // another node's epoch took it in already
+	}
+	if len(c.waiting) == 0 {
+		m.reportsIn()
+		return
+	}
+	m.rd.Actions = append(m.rd.Actions, Action{Kind: ActReportTimer, Epoch: epoch})
+}
+
+// freeze enters epoch e, whose members are next: no page is handed on or
+// asked for until Install, page traffic of earlier epochs is dropped, and
+// hand-offs under way are called off (the page stays where it is, and a
+// node waiting for one asks again in the new epoch). It returns the
+// members left out.
+func (m *Machine) freeze(e uint32, next []NodeID) (out []NodeID) {
+	m.epoch, m.maxEpoch, m.frozen = e, max(m.maxEpoch, e), true
+	clear(m.handedOff) // a hand-off on the wire is dropped; the plan decides
+	for i := range m.pages {
+		ps := &m.pages[i]
+		ps.next, ps.held, ps.touched = None, false, false
+		switch ps.phase {
+		case requesting:
+			ps.phase = absent
+		case leaving:
+			ps.peer = None // the invalidation finishes; the page stays
 		}
-		n.log.Info("restarted node asks to rejoin", "peer", msg.From)
-		n.dead[msg.From] = false
-		n.startRecoveryLocked()
+	}
+	return m.group.freeze(next)
+}
+
+// holdings is this node's recovery report: the pages it owns, and the
+// copies it keeps of pages it does not own.
+func (m *Machine) holdings() []Holding {
+	var out []Holding
+	for p := range PageID(len(m.pages)) {
+		if m.Owns(p) {
+			out = append(out, Holding{Page: p, Kind: HoldOwned, Version: m.pages[p].ver})
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(m.copies)) {
+		if !m.Owns(p) {
+			out = append(out, Holding{Page: p, Kind: HoldCopy, Version: m.copies[p]})
+		}
+	}
+	return out
+}
+
+// stepQuery freezes this node into the epoch a coordinator starts, cuts
+// the members it leaves out, and reports what this node holds. A query for
+// an epoch not newer than this node's gets an empty reply stamped with this
+// node's epoch, which tells the coordinator to start again above it.
+func (m *Machine) stepQuery(msg Message) error {
+	next, err := DecodeNodes(msg.Data, m.cfg.Nodes)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !m.group.Member(msg.From) && !m.group.Next(msg.From):
+		m.counters.Strangers++ // neither of this epoch nor of the one it is frozen into
+		return nil
+	case !slices.Contains(next, m.cfg.Self):
+		return fmt.Errorf("%v: a recovery query leaves its receiver out", msg)
+	case msg.Epoch == m.epoch && m.frozen:
+		// Asked again: the report is the same.
+		m.send(Message{Type: MsgRecoverReply, To: msg.From, Data: EncodeHoldings(m.holdings())})
+		return nil
+	case msg.Epoch <= m.epoch:
+		m.send(Message{Type: MsgRecoverReply, To: msg.From})
+		return nil
+	}
+	m.coord = nil // a newer epoch than any this node coordinates
+	for _, id := range m.freeze(msg.Epoch, next) {
+		// Before reporting, so that they lose their quorum before the
+		// coordinator starts to wait for them to fence.
+		m.rd.Actions = append(m.rd.Actions, Action{Kind: ActDisconnect, Node: id})
+	}
+	m.send(Message{Type: MsgRecoverReply, To: msg.From, Data: EncodeHoldings(m.holdings())})
+	for _, id := range next {
+		if m.group.Dead(id) { // the coordinator still hears it; this node does not
+			m.send(Message{Type: MsgLost, To: msg.From, Data: EncodeNodes([]NodeID{m.cfg.Self, id})})
+		}
 	}
 	return nil
 }
 
-// receiveQuery freezes this node into the epoch a coordinator starts, cuts
-// the members it leaves out, and reports what this node holds.
-func (n *Node) receiveQuery(msg Message) error {
-	next, err := DecodeNodes(msg.Data, n.cfg.Nodes)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	if err := n.m.Freeze(msg.Epoch); err != nil {
-		// The coordinator missed a newer epoch: an empty reply
-		// stamped with ours tells it to try again above it.
-		epoch, _ := n.m.Epoch()
-		n.mu.Unlock()
-		n.log.Info("stale recovery query", "from", msg.From, "err", err)
-		return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: epoch})
-	}
-	n.maxEpoch = max(n.maxEpoch, msg.Epoch)
-	n.recovery = nil // a newer epoch than any this node coordinates
-	n.nextMembers = make([]bool, n.cfg.Nodes)
-	for _, id := range next {
-		n.nextMembers[id], n.dead[id] = true, false
-	}
-	var out []NodeID
-	for id := range NodeID(n.cfg.Nodes) {
-		if n.members[id] && !n.nextMembers[id] {
-			out = append(out, id)
-			n.dead[id] = true
-		}
-	}
-	report := EncodeHoldings(n.holdingsLocked())
-	n.mu.Unlock()
-	// Cut the nodes left out before answering, so that they lose their
-	// quorum before the coordinator starts to wait for them to fence.
-	for _, id := range out {
-		n.transport.Disconnect(id)
-	}
-	return n.transport.Send(Message{Type: MsgRecoverReply, From: n.cfg.Self, To: msg.From, Epoch: msg.Epoch, Data: report})
-}
-
-// receiveReport takes a member's report for the recovery this node
+// stepReport takes a member's report for the recovery this node
 // coordinates, or gives that recovery up for a newer epoch.
-func (n *Node) receiveReport(msg Message) error {
-	hs, err := DecodeHoldings(msg.Data, n.cfg.Pages)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	rec := n.recovery
-	if rec != nil && msg.Epoch > rec.epoch {
-		// A newer epoch than this one: give it up, and coordinate
-		// again, above it, if this node still should.
-		n.maxEpoch = max(n.maxEpoch, msg.Epoch)
-		n.recovery, n.recoverAgain = nil, true
-		if len(rec.waiting) > 0 { // else done is closed already
-			clear(rec.waiting)
-			close(rec.done)
-		}
+func (m *Machine) stepReport(msg Message) error {
+	c := m.coord
+	if c != nil && msg.Epoch > c.epoch {
+		// A newer epoch than this one: coordinate again, above it, if
+		// this node still should.
+		m.maxEpoch = max(m.maxEpoch, msg.Epoch)
+		m.recover()
 		return nil
 	}
-	if rec == nil || rec.epoch != msg.Epoch || !rec.waiting[msg.From] {
+	if c == nil || c.epoch != msg.Epoch || !c.waiting[msg.From] {
 		return nil // for a recovery given up
 	}
-	rec.reports[msg.From] = hs
-	delete(rec.waiting, msg.From)
-	if len(rec.waiting) == 0 {
-		close(rec.done)
+	hs, err := DecodeHoldings(msg.Data, m.cfg.Pages)
+	if err != nil {
+		return err
+	}
+	c.reports[msg.From] = hs
+	delete(c.waiting, msg.From)
+	if len(c.waiting) == 0 {
+		m.reportsIn()
 	}
 	return nil
+}
+
+// reportsIn goes on once every member reported: after the fence wait if
+// the recovery leaves members out, at once otherwise.
+func (m *Machine) reportsIn() {
+	if c := m.coord; len(c.out) > 0 {
+		m.rd.Actions = append(m.rd.Actions, Action{Kind: ActFenceTimer, Epoch: c.epoch})
+		return
+	}
+	m.installPlan()
+}
+
+// ReportsOverdue reports that the fence wait passed since recovery into
+// epoch e started: nodes that have not reported by now are dead too, and
+// the recovery starts again without them. They are disconnected, members
+// or restarted nodes asking to rejoin alike: a node left frozen in an
+// epoch nobody installs must notice that it lost the cluster.
+func (m *Machine) ReportsOverdue(e uint32) {
+	c := m.coord
+	if c == nil || c.epoch != e || len(c.waiting) == 0 {
+		return
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.waiting)) {
+		m.group.lose(id)
+		m.rd.Actions = append(m.rd.Actions, Action{Kind: ActDisconnect, Node: id})
+	}
+	m.recover()
+}
+
+// FenceWaited reports that the fence wait passed since every member of
+// epoch e reported: a member left out has fenced itself by now.
+func (m *Machine) FenceWaited(e uint32) {
+	if c := m.coord; c != nil && c.epoch == e && len(c.waiting) == 0 {
+		m.installPlan()
+	}
+}
+
+// installPlan plans the coordinated epoch and installs it everywhere.
+func (m *Machine) installPlan() {
+	c := m.coord
+	m.coord = nil
+	owners := Plan(m.cfg.Pages, c.reports)
+	for _, id := range slices.Sorted(maps.Keys(c.reports)) {
+		if id != m.cfg.Self {
+			m.send(Message{Type: MsgRecoverInstall, To: id, Data: EncodeOwnerMap(owners)})
+		}
+	}
+	if err := m.install(c.epoch, owners); err != nil {
+		panic(err) // Plan keeps every page a reporter owns where it is
+	}
+}
+
+// stepInstall ends a recovery this node was frozen into. Only the epoch's
+// coordinator, named in its low bits, installs it.
+func (m *Machine) stepInstall(msg Message) error {
+	if !m.frozen || m.epoch != msg.Epoch {
+		return nil // superseded by a newer recovery
+	}
+	if NodeID(msg.Epoch&0xFFFF) != msg.From {
+		m.counters.Strangers++
+		return nil
+	}
+	owners, err := DecodeOwnerMap(msg.Data, m.cfg.Pages, m.cfg.Nodes)
+	if err != nil {
+		return err
+	}
+	return m.install(msg.Epoch, owners)
+}
+
+// install ends the recovery into epoch e: owners[p] is page p's owner from
+// now on, None for a page that was lost. A page given to this node that it
+// does not own is promoted from its copy. Local accesses waiting for a
+// page are served, asked again, or failed. It refuses a plan that takes a
+// page from this node, which would make two owners, and changes nothing
+// then.
+func (m *Machine) install(e uint32, owners []NodeID) error {
+	for p, o := range owners {
+		if m.Owns(PageID(p)) && o != m.cfg.Self {
+			return fmt.Errorf("install of epoch %d gives page %d, which is here, to node %d", e, p, o)
+		}
+	}
+	for p, o := range owners {
+		pg, ps := PageID(p), &m.pages[p]
+		switch {
+		case o == m.cfg.Self:
+			if !m.Owns(pg) {
+				ps.phase, ps.ver = owned, m.copies[pg] // no copy: version 0, zeros
+				m.act(ActPromote, pg)
+				m.counters.Promoted++
+			}
+			m.dropCopy(pg)
+			ps.prob = m.cfg.Self
+		case o == None:
+			ps.phase, ps.prob = lost, None
+		default:
+			ps.phase, ps.prob = absent, o
+		}
+	}
+	m.group.install()
+	m.frozen = false
+	m.counters.Recoveries++
+	for p := range m.pages {
+		pg, ps := PageID(p), &m.pages[p]
+		switch {
+		case !ps.wanted:
+		case ps.phase == owned:
+			ps.wanted = false
+			m.act(ActServe, pg)
+		case ps.phase == lost:
+			ps.wanted = false
+			m.act(ActFail, pg)
+		case !m.closing:
+			m.request(pg)
+		}
+	}
+	m.rd.Actions = append(m.rd.Actions, Action{Kind: ActInstalled, Epoch: e})
+	// A member this node lost meanwhile calls for the next epoch.
+	m.recover()
+	m.reportLosses()
+	return nil
+}
+
+// stepJoin takes a restarted node's request to rejoin (Requester): the
+// next epoch makes it a member again. A node that is a member already was
+// taken in by another node's epoch. A node that does not coordinate relays
+// the request to the coordinator it knows, once: the restarted node may
+// not reach it.
+func (m *Machine) stepJoin(msg Message) {
+	joiner, g := msg.Requester, &m.group
+	switch {
+	case m.closing, joiner == m.cfg.Self:
+		return
+	case msg.From != joiner && !g.Member(msg.From):
+		m.counters.Strangers++ // only members relay
+		return
+	case !g.admit(joiner):
+		return
+	}
+	m.recover()
+	if c := g.CoordinatorNode(); msg.From == joiner && !g.Coordinator() && c != m.cfg.Self && c != None {
+		m.send(Message{Type: MsgJoin, To: c, Requester: joiner})
+	}
+}
+
+// HearsQuorum reports whether the live members this node heard from
+// lately (heard) are a quorum with it. A node that does not must fence
+// itself: the others may recover the pages it holds.
+func (m *Machine) HearsQuorum(heard func(NodeID) bool) bool {
+	return m.group.Quorum(func(id NodeID) bool { return !m.group.Dead(id) && heard(id) })
+}
+
+// Plan decides the owner of every page from the reports of the live nodes,
+// by NodeID. A page a live node owns stays there. A page nobody owns goes to
+// the live node with its newest copy, which promotes it. The pages with no
+// copy left anywhere come back as they were at start, all zeros, shared
+// among the live nodes in contiguous runs. Plan is deterministic: every
+// coordinator decides alike from the same reports.
+func Plan(pages int, reports map[NodeID][]Holding) []NodeID {
+	owners := make([]NodeID, pages)
+	copyAt := make([]NodeID, pages)
+	copyVer := make([]uint64, pages)
+	for p := range owners {
+		owners[p], copyAt[p] = None, None
+	}
+	live := slices.Sorted(maps.Keys(reports))
+	for _, id := range live {
+		for _, h := range reports[id] {
+			switch {
+			case h.Kind == HoldOwned:
+				owners[h.Page] = id
+			case copyAt[h.Page] == None || h.Version > copyVer[h.Page]:
+				copyAt[h.Page], copyVer[h.Page] = id, h.Version
+			}
+		}
+	}
+	var uncopied []int
+	for p := range owners {
+		switch {
+		case owners[p] != None || len(live) == 0:
+		case copyAt[p] != None:
+			owners[p] = copyAt[p]
+		default:
+			uncopied = append(uncopied, p)
+		}
+	}
+	// In even, contiguous shares, so that neighbouring pages stay together.
+	for i, p := range uncopied {
+		owners[p] = live[i*len(live)/len(uncopied)]
+	}
+	return owners
 }

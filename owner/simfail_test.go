@@ -1,60 +1,64 @@
 package owner
 
-// Failures in the simulator: nodes crash, or are cut off by a partition and
-// fence themselves, while the others recover their pages from copies, as
-// recovery.go drives it, one step at a time among all the other events.
+// Membership changes in the simulator: nodes crash, are cut off by a
+// partition, fence themselves, restart and rejoin, or leave, while the
+// Machines recover their pages from copies by the protocol's own messages
+// and timers (recovery.go), one step at a time among all the other events.
+// The simulator decides nothing: it plays the connections closing and the
+// timers firing, under the two timing facts the protocol rests on:
 //
-// The model follows the driver: a node that hands a page on keeps a copy of
-// what it sent; a node may sync a page it owns, sending a copy to the next
-// live node; a page message from an earlier epoch is dropped and one from an
-// epoch not installed yet waits. A cut-off node goes on with its own pages
-// and its messages to the others are held back until the partition heals;
-// the lease makes it fence itself before the first install of the recovery
-// that leaves it out, which the simulator enforces by ordering the steps.
+//   - a node that cannot hear a quorum fences itself before the coordinator
+//     of an epoch that leaves it out installs that epoch (its lease is half
+//     a peer timeout, the coordinator's fence wait a whole one): the fence
+//     timer fires only once every node left out has stopped;
+//   - a connection that closes is reported lost at both ends, after the
+//     last message delivered on it.
 
 import (
-	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
 )
 
-// TestSimulationFailures runs seeded schedules of 3 to 8 nodes in which some
-// nodes crash or are cut off and later fenced, and checks at every step that
-// no page has two owners among the nodes still running, that a write is
-// lost only if the one node holding it failed, and that after the drain
-// every page has one live owner and every live access was served.
+// TestSimulationFailures runs seeded schedules of 3 to 8 nodes keeping
+// copies, in which some nodes crash or are cut off (and fence), restart and
+// rejoin, or leave, and checks at every step that no page has two owners
+// among the running nodes, that a write is lost only if every node holding
+// it failed, and after the drain that every page has one running owner and
+// every access on a running node was served.
 func TestSimulationFailures(t *testing.T) {
+	if *seedFlag >= 0 {
+		cfg, rng := simFailConfigFor(*seedFlag)
+		s := newSim(t, cfg, rng, replaySeed("TestSimulationFailures", *seedFlag))
+		s.verbose = true
+		s.run()
+		t.Logf("%+v: %d writes, %d epochs installed", cfg, s.nwrites, s.fail.installs)
+		return
+	}
 	total := int64(simSeeds)
 	if testing.Short() {
 		total /= 10
 	}
-	if *seedFlag >= 0 {
-		cfg, rng := simFailConfigFor(*seedFlag)
-		s := newSim(t, cfg, rng, replayFailSeed(*seedFlag))
-		s.verbose = true
-		s.run()
-		t.Logf("%+v: %d writes, %d recoveries", cfg, s.totalWrites(), s.fail.recoveries)
-		return
-	}
 	for nodes := 3; nodes <= 8; nodes++ {
 		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
 			t.Parallel()
-			recoveries, promoted := 0, uint64(0)
+			installs, promoted, restarts := 0, uint64(0), 0
 			for seed := int64(nodes - 3); seed < total; seed += 6 {
 				cfg, rng := simFailConfigFor(seed)
 				s := newSim(t, cfg, rng, replayFailSeed(seed))
 				s.run()
-				recoveries += s.fail.recoveries
+				installs += s.fail.installs
+				restarts += s.fail.restarted
 				for _, m := range s.ms {
 					promoted += m.Counters().Promoted
 				}
 			}
-			if recoveries == 0 || promoted == 0 {
-				t.Fatalf("no recovery promoted anything: %d recoveries, %d pages promoted", recoveries, promoted)
+			if installs == 0 || promoted == 0 || restarts == 0 {
+				t.Fatalf("no recovery promoted anything: %d installs, %d pages promoted, %d rejoins", installs, promoted, restarts)
 			}
-			t.Logf("%d recoveries, %d pages promoted", recoveries, promoted)
+			t.Logf("%d epochs installed, %d pages promoted, %d nodes rejoined", installs, promoted, restarts)
 		})
 	}
 }
@@ -63,391 +67,487 @@ func simFailConfigFor(seed int64) (simConfig, *rand.Rand) {
 	cfg, rng := simConfigFor(seed)
 	cfg.nodes = 3 + int(seed%6)
 	cfg.failures = 1 + rng.IntN((cfg.nodes-1)/2)
+	cfg.replicas = 1
+	if cfg.nodes >= 5 && rng.IntN(3) == 0 {
+		cfg.replicas = 2
+	}
 	return cfg, rng
 }
 
-func replayFailSeed(seed int64) string {
-	return fmt.Sprintf("go test ./owner -run 'TestSimulationFailures$' -seed=%d -v", seed)
+func replayFailSeed(seed int64) string { return replaySeed("TestSimulationFailures", seed) }
+
+// simTimer is a timer a machine asked for.
+type simTimer struct {
+	node  NodeID
+	kind  ActionKind // ActReportTimer or ActFenceTimer
+	epoch uint32
 }
 
-// simCopy is a copy of a page a node keeps: its version, and the write
-// whose bytes it holds.
-type simCopy struct{ version, write uint64 }
+// simLeave is a node leaving: it pulls until it holds nothing, then waits
+// for its peers to route around it, then exits.
+type simLeave struct {
+	sentLeft bool
+	acks     map[NodeID]bool // peers yet to acknowledge MsgLeft
+}
 
 type simFailures struct {
-	left     int          // failures still to come
-	restarts int          // restarts still to come
-	joining  []bool       // restarted, not yet installed an epoch
-	alive    []bool       // running: not crashed, not fenced
-	cut      []bool       // cut off from the nodes not cut; cleared at heal
-	copies   [][]*simCopy // copies[n][p], nil if none
-	holder   []NodeID     // per page: the node whose store or copy has its latest write; None once it died
-	rec      *simRecovery
-	epoch    uint32 // the highest epoch any recovery started
-	// recoveries counts installs completed on every live node.
-	recoveries int
-}
-
-// simRecovery is a recovery under way: its coordinator freezes the live
-// nodes one step at a time, then installs the plan one step at a time.
-type simRecovery struct {
-	epoch     uint32
-	toFreeze  []NodeID
-	reports   map[NodeID][]Holding
-	owners    []NodeID
-	toInstall []NodeID
+	failures  int    // crashes and cut-offs still to come
+	restarts  int    // restarts still to come
+	restarted int    // nodes that rejoined
+	cut       []bool // cut off from the nodes not cut; cleared at heal
+	// long says that the partition has lasted a timer, a lease or a peer
+	// timeout: long enough for every node to hear the silence across it.
+	long   bool
+	failed []bool // crashed or fenced: its writes since the last copy may be lost
+	timers []simTimer
+	// losses are the connections closed whose far end has not been told
+	// yet: at learns that peer is lost once the pipe from peer is empty.
+	// told are those told already, until a restart makes a new process.
+	losses, told map[[2]NodeID]bool // by (at, peer)
+	installs     int                // epochs installed, on any node
 }
 
 func newSimFailures(cfg simConfig) *simFailures {
-	f := &simFailures{left: cfg.failures, restarts: cfg.failures, holder: make([]NodeID, cfg.pages)}
-	for range cfg.nodes {
-		f.joining = append(f.joining, false)
-		f.alive = append(f.alive, true)
-		f.cut = append(f.cut, false)
-		f.copies = append(f.copies, make([]*simCopy, cfg.pages))
+	return &simFailures{
+		failures: cfg.failures, restarts: cfg.failures,
+		cut: make([]bool, cfg.nodes), failed: make([]bool, cfg.nodes),
+		losses: map[[2]NodeID]bool{}, told: map[[2]NodeID]bool{},
 	}
-	for p := range f.holder {
-		f.holder[p] = InitialOwner(PageID(p), cfg.nodes, cfg.pages)
-	}
-	return f
 }
 
-// pending counts the failure events the drain must still run.
-func (f *simFailures) pending() int {
-	k := 0
-	if f.rec != nil {
-		k++
-	}
-	for n, c := range f.cut {
-		if c && f.alive[n] {
-			k++ // to fence
-		}
-	}
-	if k == 0 && slices.Contains(f.cut, true) {
-		k++ // to heal
-	}
-	return k
+func (f *simFailures) String() string {
+	return fmt.Sprintf("cut %v failed %v timers %v losses %v", f.cut, f.failed, f.timers, slices.Collect(maps.Keys(f.losses)))
 }
 
 // randomStep tries one failure event of the random phase and reports
 // whether anything happened.
 func (f *simFailures) randomStep(s *sim) bool {
-	switch r := s.rng.IntN(20); {
-	case r == 0 && f.left > 0:
+	switch r := s.rng.IntN(24); {
+	case r == 0 && f.failures > 0:
 		return f.crashOrCut(s)
-	case r == 1 && f.restarts > 0:
+	case r == 1:
 		return f.restart(s)
-	case r < 8:
+	case r == 2:
+		return f.heal(s)
+	case r < 10:
 		return f.sync(s)
 	}
 	return f.drainStep(s)
 }
 
-// drainStep runs one pending failure event, if any: a cut-off node fences
-// itself, recovery goes on, or the partition heals.
+// drainStep runs one pending failure event, if any: a loss is reported, a
+// cut-off pair notices the silence, a node fences, a timer fires, the
+// partition heals.
 func (f *simFailures) drainStep(s *sim) bool {
-	if s.rng.IntN(2) == 0 && f.fenceOne(s) {
-		return true
-	}
-	if f.rec != nil && f.recoveryStep(s) {
-		return true
-	}
-	return f.fenceOne(s) || f.heal(s)
-}
-
-// live reports whether node n runs and is not cut off: the nodes that take
-// part in recovery.
-func (f *simFailures) live(n NodeID) bool { return f.alive[n] && !f.cut[n] }
-
-// crashOrCut fails one live node, crashing it or cutting it off, and starts
-// a recovery without it.
-func (f *simFailures) crashOrCut(s *sim) bool {
-	var live []NodeID
-	for n := range NodeID(s.cfg.nodes) {
-		if f.live(n) {
-			live = append(live, n)
+	events := []func(*sim) bool{f.tellLoss, f.silence, f.fenceOne, f.fireTimer, f.heal}
+	for _, i := range s.rng.Perm(len(events)) {
+		if events[i](s) {
+			return true
 		}
 	}
-	n := live[s.rng.IntN(len(live))]
-	f.left--
+	return false
+}
+
+// up reports whether node n runs, no partition cuts it off, it stays, and
+// it is a member (not a restarted node yet to be taken in).
+func (f *simFailures) up(s *sim, n NodeID) bool {
+	return s.running[n] && !f.cut[n] && s.leaves[n] == nil && s.ms[n].group.Member(n)
+}
+
+// quorumWithout reports whether the members that are up, but for node
+// gone, would still be a quorum of the cluster, in the view of the lowest
+// of them. The schedules fail nodes only while they would: a cluster that
+// lost its quorum must stop, and the drain would prove nothing.
+func (f *simFailures) quorumWithout(s *sim, gone NodeID) bool {
+	for n := range NodeID(s.cfg.nodes) {
+		if n != gone && f.up(s, n) {
+			ms := s.ms[n].group
+			return 2*(f.count(s, gone)) > s.cfg.nodes && ms.Quorum(func(id NodeID) bool { return id != gone && f.up(s, id) })
+		}
+	}
+	return false
+}
+
+// count counts the nodes up but for gone.
+func (f *simFailures) count(s *sim, gone NodeID) int {
+	k := 0
+	for n := range NodeID(s.cfg.nodes) {
+		if n != gone && f.up(s, n) {
+			k++
+		}
+	}
+	return k
+}
+
+// crashOrCut fails one running node, crashing it or cutting it off, as
+// long as the others keep a quorum.
+func (f *simFailures) crashOrCut(s *sim) bool {
+	var up []NodeID
+	for n := range NodeID(s.cfg.nodes) {
+		if s.running[n] && !f.cut[n] && s.leaves[n] == nil && f.quorumWithout(s, n) {
+			up = append(up, n)
+		}
+	}
+	if len(up) == 0 {
+		return false
+	}
+	n := up[s.rng.IntN(len(up))]
+	f.failures--
 	if s.rng.IntN(2) == 0 {
 		s.logf("node %d crashes", n)
-		f.stop(s, n)
+		s.stop(n)
+		f.failed[n] = true
 	} else {
 		s.logf("node %d is cut off", n)
 		f.cut[n] = true
 	}
-	f.startRecovery(s)
 	return true
 }
 
-// stop ends node n: its programs, kernel events and copies go with it. What
-// it sent stays on the wire.
-func (f *simFailures) stop(s *sim, n NodeID) {
-	f.alive[n] = false
-	clear(s.waiting[n])
-	clear(s.abandoned[n])
-	clear(s.mapped[n])
-	clear(f.copies[n])
-	s.invals = slices.DeleteFunc(s.invals, func(iv invalidation) bool { return iv.node == n })
-	s.holds = slices.DeleteFunc(s.holds, func(h nodePage) bool { return h.node == n })
-}
-
-// restart brings a stopped node back as a new process holding nothing,
-// which asks to rejoin: the next recovery takes it in.
-func (f *simFailures) restart(s *sim) bool {
-	var stopped []NodeID
-	for n := range NodeID(s.cfg.nodes) {
-		if !f.alive[n] && !f.cut[n] {
-			stopped = append(stopped, n)
-		}
-	}
-	if len(stopped) == 0 {
-		return false
-	}
-	n := stopped[s.rng.IntN(len(stopped))]
-	f.restarts--
-	s.logf("node %d restarts and asks to rejoin", n)
-	s.ms[n] = NewMachine(Config{Self: n, Nodes: s.cfg.nodes, Pages: s.cfg.pages, Hold: s.cfg.hold, Rejoin: true})
-	clear(s.ver[n])
-	for p, h := range f.holder {
-		if h == n {
-			f.holder[p] = None // the bytes died with the old process
-		}
-	}
-	f.alive[n], f.joining[n] = true, true
-	f.startRecovery(s)
-	return true
-}
-
-// fenceOne fences a cut-off node: its lease ran out.
-func (f *simFailures) fenceOne(s *sim) bool {
-	for n := range NodeID(s.cfg.nodes) {
-		if f.cut[n] && f.alive[n] {
-			s.logf("node %d fences itself", n)
-			f.stop(s, n)
-			return true
-		}
-	}
-	return false
-}
-
-// heal ends the partition once every cut-off node fenced and recovery is
-// done: what they sent may now arrive.
+// heal ends the partition: what was held back on connections still open
+// may now arrive. A partition that lasted a timer or a lease (a peer
+// timeout or half of one) lasted longer than every node takes to hear the
+// silence across it: it heals only once the receiving end of every
+// connection it holds has closed it.
 func (f *simFailures) heal(s *sim) bool {
-	if f.rec != nil || !slices.Contains(f.cut, true) {
+	if !slices.Contains(f.cut, true) {
 		return false
 	}
-	for n, c := range f.cut {
-		if c && f.alive[n] {
-			return false
+	if f.long {
+		for a := range NodeID(s.cfg.nodes) {
+			for b := range NodeID(s.cfg.nodes) {
+				if a != b && s.running[b] && s.held(a, b) && !s.pipes[a][b].closed {
+					return false
+				}
+			}
 		}
 	}
 	s.logf("the partition heals")
 	clear(f.cut)
+	f.long = false
 	return true
 }
 
-func (f *simFailures) startRecovery(s *sim) {
-	f.epoch++
-	rec := &simRecovery{epoch: f.epoch, reports: map[NodeID][]Holding{}}
-	for n := range NodeID(s.cfg.nodes) {
-		if f.live(n) {
-			rec.toFreeze = append(rec.toFreeze, n)
+// silence has one end of a connection a partition holds declare the other
+// dead, as its heartbeats stop.
+func (f *simFailures) silence(s *sim) bool {
+	var pairs [][2]NodeID
+	for a := range NodeID(s.cfg.nodes) {
+		for b := range NodeID(s.cfg.nodes) {
+			if a != b && s.running[a] && s.held(b, a) && !s.pipes[b][a].closed {
+				pairs = append(pairs, [2]NodeID{a, b})
+			}
 		}
 	}
-	s.rng.Shuffle(len(rec.toFreeze), func(i, j int) { rec.toFreeze[i], rec.toFreeze[j] = rec.toFreeze[j], rec.toFreeze[i] })
-	s.logf("recovery into epoch %d starts", rec.epoch)
-	f.rec = rec
+	if len(pairs) == 0 {
+		return false
+	}
+	p := pairs[s.rng.IntN(len(pairs))]
+	f.long = true // a peer timeout of silence: every end hears it before the heal
+	s.logf("node %d hears nothing from node %d and closes the connection", p[0], p[1])
+	s.disconnect(p[0], p[1])
+	return true
 }
 
-// recoveryStep freezes the next node, or plans, or installs on the next
-// node. Installing waits until the nodes left out fenced themselves.
-func (f *simFailures) recoveryStep(s *sim) bool {
-	rec := f.rec
-	switch {
-	case len(rec.toFreeze) > 0:
-		n := rec.toFreeze[0]
-		rec.toFreeze = rec.toFreeze[1:]
-		if !f.live(n) {
+// reachable reports whether nodes a and b run and can talk, both ways.
+func (s *sim) reachable(a, b NodeID) bool { return s.heard(a, b) && s.heard(b, a) }
+
+// heard reports whether node n hears node id: their connection is open and
+// no partition holds it.
+func (s *sim) heard(n, id NodeID) bool {
+	p := s.pipes[id][n]
+	return s.running[id] && !p.closed && !p.sealed && !s.held(id, n)
+}
+
+// fenceOne fences a node that cannot hear a quorum: its lease ran out.
+func (f *simFailures) fenceOne(s *sim) bool {
+	for n := range NodeID(s.cfg.nodes) {
+		if s.running[n] && s.leaves[n] == nil && !s.ms[n].HearsQuorum(func(id NodeID) bool { return s.heard(n, id) }) {
+			s.logf("node %d hears no quorum and fences itself", n)
+			f.long = f.long || slices.Contains(f.cut, true)
+			s.stop(n)
+			f.failed[n] = true
 			return true
 		}
-		if err := s.ms[n].Freeze(rec.epoch); err != nil {
-			s.fatalf("node %d: %v", n, err)
-		}
-		// Freezing ends hold windows; the driver's timers fire later
-		// and find nothing held.
-		s.holds = slices.DeleteFunc(s.holds, func(h nodePage) bool { return h.node == n })
-		rep := s.ms[n].Holdings()
-		for p, c := range f.copies[n] {
-			if c != nil && !s.ms[n].Owns(PageID(p)) {
-				rep = append(rep, Holding{Page: PageID(p), Kind: HoldCopy, Version: c.version})
-			}
-		}
-		rec.reports[n] = rep
-		s.logf("node %d frozen into epoch %d, reports %v", n, rec.epoch, rep)
-		s.apply(n, 0)
-	case rec.owners == nil:
-		for n, c := range f.cut {
-			if c && f.alive[n] {
-				return false // the lease has not run out yet
-			}
-		}
-		rec.owners = Plan(s.cfg.pages, rec.reports)
-		for n := range rec.reports {
-			rec.toInstall = append(rec.toInstall, n)
-		}
-		slices.Sort(rec.toInstall)
-		s.logf("plan for epoch %d: %v", rec.epoch, rec.owners)
-	case len(rec.toInstall) > 0:
-		n := rec.toInstall[0]
-		rec.toInstall = rec.toInstall[1:]
-		if f.live(n) {
-			f.install(s, n, rec)
-		}
 	}
-	if rec.owners != nil && len(rec.toInstall) == 0 {
-		f.rec = nil
-		f.recoveries++
-	}
-	return true
+	return false
 }
 
-// install installs rec on node n as the driver does: promoted pages take the
-// bytes of the copy kept there, and waiting accesses are served or asked
-// again.
-func (f *simFailures) install(s *sim, n NodeID, rec *simRecovery) {
-	m := s.ms[n]
-	promoted := func(p PageID) uint64 {
-		c := f.copies[n][p]
-		if c == nil {
-			c = &simCopy{}
-		}
-		if c.write != s.writes[p] {
-			if h := f.holder[p]; h != None && f.live(h) {
-				s.fatalf("node %d promotes page %d at write %d, but node %d holding write %d runs", n, p, c.write, f.holder[p], s.writes[p])
-			}
-			s.logf("page %d rolls back from write %d to %d: node %d holding it failed", p, s.writes[p], c.write, f.holder[p])
-			s.writes[p] = c.write
-		}
-		s.ver[n][p] = c.write
-		f.holder[p] = n
-		return c.version
-	}
-	if err := m.Install(rec.epoch, func(p PageID) NodeID { return rec.owners[p] }, promoted); err != nil {
-		s.fatalf("node %d: %v", n, err)
-	}
-	s.logf("node %d installs epoch %d", n, rec.epoch)
-	f.joining[n] = false
-	for p := range PageID(s.cfg.pages) {
-		if rec.owners[p] == n {
-			f.copies[n][p] = nil
-		}
+// fireTimer fires a pending timer. A fence timer waits until every node
+// its recovery leaves out has stopped: their leases are shorter. A report
+// timer fires only when the nodes it still waits for cannot answer: a
+// running node reachable both ways answers well within the wait.
+func (f *simFailures) fireTimer(s *sim) bool {
+	for _, i := range s.rng.Perm(len(f.timers)) {
+		tm := f.timers[i]
+		c := s.ms[tm.node].coord
+		current := c != nil && c.epoch == tm.epoch
 		switch {
-		case s.waiting[n][p] == 0:
-		case m.Owns(p):
-			for ; s.waiting[n][p] > 0; s.waiting[n][p]-- {
-				s.write(n, p)
-			}
-		default:
-			m.Access(p)
+		case current && tm.kind == ActFenceTimer && slices.ContainsFunc(c.out, func(id NodeID) bool { return s.running[id] }):
+			continue
+		case current && tm.kind == ActReportTimer && slices.ContainsFunc(slices.Collect(maps.Keys(c.waiting)), func(id NodeID) bool { return s.reachable(tm.node, id) }):
+			continue
 		}
-	}
-	s.apply(n, 0)
-}
-
-// sync has a random live node copy a page it owns to the next live node.
-func (f *simFailures) sync(s *sim) bool {
-	n := NodeID(s.rng.IntN(s.cfg.nodes))
-	p := PageID(s.rng.IntN(s.cfg.pages))
-	if !f.alive[n] {
-		return false
-	}
-	version, ok := s.ms[n].Sync(p)
-	if !ok {
-		return false
-	}
-	to := n
-	for {
-		to = (to + 1) % NodeID(s.cfg.nodes)
-		if to == n {
-			return true // nobody to copy to
+		f.timers = slices.Delete(f.timers, i, i+1)
+		if !s.running[tm.node] {
+			return true
 		}
-		if f.alive[to] {
-			break
+		f.long = f.long || slices.Contains(f.cut, true)
+		s.logf("node %d: %v for epoch %d fires", tm.node, tm.kind, tm.epoch)
+		if tm.kind == ActFenceTimer {
+			s.ms[tm.node].FenceWaited(tm.epoch)
+		} else {
+			s.ms[tm.node].ReportsOverdue(tm.epoch)
 		}
-	}
-	epoch, _ := s.ms[n].Epoch()
-	msg := Message{Type: MsgReplica, From: n, To: to, Page: p, Epoch: epoch, Version: version,
-		Data: binary.LittleEndian.AppendUint64(nil, s.ver[n][p])}
-	s.logf("node %d syncs page %d at version %d to node %d", n, p, version, to)
-	s.net = append(s.net, envelope{msg: msg})
-	return true
-}
-
-// keep notes the copy a node keeps of a page it hands on.
-func (f *simFailures) keep(n NodeID, msg Message, write uint64) {
-	f.copies[n][msg.Page] = &simCopy{version: msg.Version, write: write}
-}
-
-// held reports whether a partition holds msg back.
-func (f *simFailures) held(msg Message) bool { return f.cut[msg.From] != f.cut[msg.To] }
-
-// intercept delivers what the machine does not see: messages to a stopped
-// node are lost, copies are kept as the driver keeps them. It reports
-// whether it took the message.
-func (f *simFailures) intercept(s *sim, msg Message) bool {
-	switch {
-	case !f.alive[msg.To]:
-		s.logf("lost on the way to stopped node %d: %v", msg.To, msg)
-		if msg.Type == MsgPage {
-			s.inFlight[msg.Page]--
-		}
-		return true
-	case msg.Type == MsgReplica:
-		// As the driver's deferLocked: an earlier epoch's copy is
-		// dropped, one for an epoch not installed yet waits.
-		m := s.ms[msg.To]
-		c := f.copies[msg.To][msg.Page]
-		epoch, frozen := m.Epoch()
-		if msg.Epoch > epoch || msg.Epoch == epoch && frozen {
-			return false
-		}
-		if msg.Epoch == epoch && !m.Owns(msg.Page) && (c == nil || c.version < msg.Version) {
-			f.keep(msg.To, msg, binary.LittleEndian.Uint64(msg.Data))
-		}
-		s.logf("deliver %v", msg)
+		s.apply(tm.node, nil, 0)
 		return true
 	}
 	return false
 }
 
-// check asserts that no page has two owners among the running nodes, nor
-// one owner and a hand-off its receiver would still take.
-func (f *simFailures) check(s *sim) {
-	for p := range s.cfg.pages {
-		var owners []int
-		for n, m := range s.ms {
-			if !f.alive[n] {
-				continue
-			}
-			if m.Owns(PageID(p)) {
-				owners = append(owners, n)
-			} else if s.mapped[n][p] {
-				s.fatalf("programs on node %d use page %d, which it does not own", n, p)
-			}
+// tellLoss tells a node that a peer whose connection closed is lost, once
+// the pipe from that peer is empty.
+func (f *simFailures) tellLoss(s *sim) bool {
+	for _, k := range slices.SortedFunc(maps.Keys(f.losses), func(a, b [2]NodeID) int { return int(a[0])*64 + int(a[1]) - int(b[0])*64 - int(b[1]) }) {
+		at, peer := k[0], k[1]
+		if len(s.pipes[peer][at].queue) > 0 && !s.pipes[peer][at].closed {
+			continue
 		}
-		taken := 0
-		for _, env := range s.net {
-			msg := env.msg
-			if msg.Type == MsgPage && int(msg.Page) == p && f.alive[msg.To] && !f.joining[msg.To] {
-				if e, _ := s.ms[msg.To].Epoch(); e == msg.Epoch {
-					taken++
-				}
-			}
+		delete(f.losses, k)
+		f.told[k] = true
+		if !s.running[at] {
+			return true
 		}
-		if len(owners)+taken > 1 {
-			s.fatalf("page %d: owners %v and %d hand-offs that would be taken", p, owners, taken)
+		s.logf("node %d is told node %d is lost", at, peer)
+		s.closePipe(peer, at)
+		s.seal(at, peer)
+		s.lose(peer, at) // its read loop ends: the connection is closed at this end
+		s.ms[at].PeerLost(peer)
+		s.apply(at, nil, 0)
+		return true
+	}
+	return false
+}
+
+// restart brings a stopped node back as a new process holding nothing,
+// which asks the running nodes to take it in, once none of them counts it
+// as a member (the transport refuses it until then) and its old
+// connections are gone.
+func (f *simFailures) restart(s *sim) bool {
+	if f.restarts == 0 {
+		return false
+	}
+	for n := range NodeID(s.cfg.nodes) {
+		if s.running[n] && !s.ms[n].group.Member(n) {
+			return false // one restart at a time, as README asks: n rejoins still
 		}
 	}
+	var can []NodeID
+	for n := range NodeID(s.cfg.nodes) {
+		if s.running[n] || f.cut[n] || s.leaves[n] != nil || !s.forgotten(n) {
+			continue
+		}
+		can = append(can, n)
+	}
+	if len(can) == 0 {
+		return false
+	}
+	n := can[s.rng.IntN(len(can))]
+	f.restarts--
+	f.restarted++
+	var live []NodeID
+	for id := range NodeID(s.cfg.nodes) {
+		if s.running[id] {
+			live = append(live, id)
+			s.pipes[id][n], s.pipes[n][id] = &pipe{}, &pipe{}
+		}
+	}
+	for k := range f.told {
+		if k[0] == n || k[1] == n {
+			delete(f.told, k) // a new process, with new connections
+		}
+	}
+	for k := range f.losses {
+		if k[0] == n || k[1] == n {
+			delete(f.losses, k) // of the old process's connections
+		}
+	}
+	s.logf("node %d restarts and asks %v to take it back", n, live)
+	s.ms[n] = NewMachine(Config{Self: n, Nodes: s.cfg.nodes, Pages: s.cfg.pages, Hold: s.cfg.hold, Replicas: s.cfg.replicas, Rejoin: true, Live: live})
+	s.running[n], f.failed[n] = true, false
+	clear(s.ver[n])
+	clear(s.copies[n])
+	s.apply(n, nil, 0)
+	return true
+}
+
+// forgotten reports whether node n, stopped, is gone from the cluster:
+// every running node counts it dead and no member, and nothing of its old
+// connections is left.
+func (s *sim) forgotten(n NodeID) bool {
+	for id := range NodeID(s.cfg.nodes) {
+		if id == n {
+			continue
+		}
+		if s.running[id] && (s.ms[id].group.Member(n) || !s.ms[id].group.Dead(n)) {
+			return false
+		}
+		if len(s.pipes[id][n].queue) > 0 || len(s.pipes[n][id].queue) > 0 {
+			return false
+		}
+		if s.fail.losses[[2]NodeID{id, n}] {
+			return false
+		}
+	}
+	return true
+}
+
+// sync has a random running node copy a page it holds to its copy
+// targets, as msync does.
+func (f *simFailures) sync(s *sim) bool {
+	n := NodeID(s.rng.IntN(s.cfg.nodes))
+	p := PageID(s.rng.IntN(s.cfg.pages))
+	if !s.running[n] {
+		return false
+	}
+	m := s.ms[n]
+	version, owned, ok := m.Sync(p)
+	if !ok {
+		return false
+	}
+	write := s.copies[n][p]
+	if owned {
+		write = s.ver[n][p]
+	}
+	epoch, _ := m.Epoch()
+	for _, to := range m.CopyTargets() {
+		s.logf("node %d syncs page %d at version %d to node %d", n, p, version, to)
+		s.sendEnvelope(envelope{msg: Message{Type: MsgReplica, From: n, To: to, Page: p, Epoch: epoch, Version: version, Data: dataOf(write)}})
+	}
+	return true
+}
+
+// stop ends node n, as a crash, a fence or an exit does: its programs,
+// kernel events and timers go with it; it reads nothing more, and what it
+// sent is still delivered, after which each peer is told it is lost.
+func (s *sim) stop(n NodeID) {
+	s.running[n] = false
+	clear(s.waiting[n])
+	clear(s.abandoned[n])
+	clear(s.mapped[n])
+	s.deferred[n] = nil
+	s.invals = slices.DeleteFunc(s.invals, func(iv invalidation) bool { return iv.node == n })
+	s.holds = slices.DeleteFunc(s.holds, func(h nodePage) bool { return h.node == n })
+	if s.fail != nil {
+		s.fail.timers = slices.DeleteFunc(s.fail.timers, func(tm simTimer) bool { return tm.node == n })
+	}
+	for id := range NodeID(s.cfg.nodes) {
+		if id == n {
+			continue
+		}
+		s.closePipe(id, n)
+		s.seal(n, id)
+		s.lose(id, n)
+	}
+}
+
+// disconnect is node n closing its end of the connection to peer (a
+// recovery left peer out, or peer fell silent): n reads nothing more from
+// it and is told it is lost; peer gets what n sent before, then is told n
+// is lost.
+func (s *sim) disconnect(n, peer NodeID) {
+	s.closePipe(peer, n)
+	s.seal(n, peer)
+	s.lose(n, peer)
+	s.lose(peer, n)
+}
+
+// lose has node at told, in time, that peer is lost, unless it was.
+func (s *sim) lose(at, peer NodeID) {
+	if k := [2]NodeID{at, peer}; s.fail != nil && s.running[at] && !s.fail.told[k] {
+		s.fail.losses[k] = true
+	}
+}
+
+// seal stops new messages on the pipe from a to b; what is on it is still
+// delivered.
+func (s *sim) seal(a, b NodeID) { s.pipes[a][b].sealed = true }
+
+// leaveStep starts a leave (in the random phase, now and then) or moves one
+// along, and reports whether it did anything.
+func (s *sim) leaveStep(random bool) bool {
+	if random && s.left+len(s.leaves) < s.cfg.leaves && s.rng.IntN(8) == 0 {
+		return s.startLeave()
+	}
+	var leaving []NodeID
+	for n := range s.leaves {
+		leaving = append(leaving, n)
+	}
+	if len(leaving) == 0 || random && s.rng.IntN(2) == 0 {
+		return false
+	}
+	slices.Sort(leaving)
+	n := leaving[s.rng.IntN(len(leaving))]
+	l, m := s.leaves[n], s.ms[n]
+	switch {
+	case !s.running[n]:
+		delete(s.leaves, n) // crashed while leaving
+	case !l.sentLeft && !m.Drained():
+		s.logf("node %d, leaving, asks the survivors to pull its %d pages", n, m.Held())
+		m.Pull()
+		if len(m.group.Survivors()) == 0 {
+			s.logf("node %d has no survivor left and gives up leaving", n)
+			s.stop(n)
+			if s.fail != nil {
+				s.fail.failed[n] = true
+			}
+			delete(s.leaves, n)
+		}
+	case !l.sentLeft:
+		s.logf("node %d is drained: it sends its hints", n)
+		l.sentLeft = true
+		l.acks = map[NodeID]bool{}
+		for _, id := range m.Left() {
+			l.acks[id] = true
+		}
+	default:
+		for id := range l.acks {
+			if !s.running[id] || m.group.Dead(id) {
+				delete(l.acks, id)
+			}
+		}
+		if len(l.acks) > 0 {
+			return false
+		}
+		s.logf("node %d has left", n)
+		s.stop(n)
+		delete(s.leaves, n)
+		s.left++
+	}
+	s.apply(n, nil, 0)
+	return true
+}
+
+// startLeave has a running node leave while at least two others stay.
+func (s *sim) startLeave() bool {
+	var can []NodeID
+	for n := range NodeID(s.cfg.nodes) {
+		if s.running[n] && s.leaves[n] == nil && (s.fail == nil || !s.fail.cut[n]) {
+			can = append(can, n)
+		}
+	}
+	if len(can) < 3 {
+		return false
+	}
+	n := can[s.rng.IntN(len(can))]
+	if s.fail != nil && !s.fail.quorumWithout(s, n) {
+		return false // the others would be no quorum
+	}
+	s.logf("node %d leaves", n)
+	s.leaves[n] = &simLeave{}
+	s.ms[n].Leave()
+	clear(s.waiting[n]) // the driver fails them: the node takes no page
+	clear(s.abandoned[n])
+	s.apply(n, nil, 0)
+	return true
 }

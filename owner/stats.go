@@ -14,8 +14,10 @@ type Counters struct {
 	HoldWaits       uint64 // of those, requests that found the page here but inside its hold window
 	Invalidations   uint64 // times local programs were asked to give a page up
 	Reinvalidations uint64 // of those, repeats because a local access came in during one
-	Recoveries      uint64 // epochs installed after a node was lost
+	Recoveries      uint64 // epochs installed after a node was lost or rejoined
 	Promoted        uint64 // pages this node took over from a copy in recovery
+	Stale           uint64 // messages from an earlier epoch, dropped
+	Strangers       uint64 // messages from nodes that are not members of this epoch, dropped
 }
 
 // LatencyBuckets are the upper bounds of the fault latency histogram.
@@ -40,7 +42,6 @@ type Stats struct {
 	ProtocolErrors    uint64   // messages from peers that broke the protocol
 	SendErrors        uint64   // messages that could not be sent
 	Syncs             uint64   // msync/fsync calls that made copies
-	StaleMessages     uint64   // messages from an earlier epoch, dropped
 	Copies            int      // copies of other nodes' pages kept here now
 	// FaultLatency counts remote faults by LatencyBuckets, plus one
 	// overflow bucket; FaultLatencySum is their total.
@@ -58,7 +59,7 @@ const recentFaults = 4096
 type stats struct {
 	localAccesses, remoteFaults, faultErrors, readaheadDeclined atomic.Uint64
 	bytesIn, bytesOut, protocolErrors, sendErrors               atomic.Uint64
-	syncs, staleMessages, interrupted                           atomic.Uint64
+	syncs, interrupted                                          atomic.Uint64
 	pagesIn, pagesOut                                           []atomic.Uint64 // by peer
 
 	mu       sync.Mutex
@@ -105,7 +106,6 @@ func (s *stats) snapshot(c Counters) Stats {
 		ProtocolErrors:    s.protocolErrors.Load(),
 		SendErrors:        s.sendErrors.Load(),
 		Syncs:             s.syncs.Load(),
-		StaleMessages:     s.staleMessages.Load(),
 	}
 	for i := range s.pagesIn {
 		st.PagesIn = append(st.PagesIn, s.pagesIn[i].Load())
@@ -128,7 +128,7 @@ func (s *stats) snapshot(c Counters) Stats {
 func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	c := n.m.Counters()
-	copies := len(n.copies)
+	copies := n.m.Copies()
 	n.mu.Unlock()
 	st := n.stats.snapshot(c)
 	st.Copies = copies

@@ -61,9 +61,18 @@ const (
 	// MsgRecoverInstall ends recovery: Epoch starts with Data, the owner
 	// of every page (EncodeOwnerMap).
 	MsgRecoverInstall
-	// MsgJoin says the sender restarted, holds nothing and is connected
-	// to every live member: it asks to become a member again.
+	// MsgJoin says Requester restarted, holds nothing and is connected
+	// to every live member: it asks to become a member again. A member
+	// that does not coordinate relays it to the coordinator.
 	MsgJoin
+	// MsgPageAck says the receiver took Page, a MsgPage that asked for it
+	// (Message.Ack).
+	MsgPageAck
+	// MsgLost tells the coordinator (the lowest live member) that a node
+	// lost its connection to another; Data names both (EncodeNodes).
+	// Messages may have died with it, so only a new epoch without one of
+	// them can go on.
+	MsgLost
 )
 
 func (t MsgType) String() string {
@@ -100,6 +109,10 @@ func (t MsgType) String() string {
 		return "recover-install"
 	case MsgJoin:
 		return "join"
+	case MsgPageAck:
+		return "page-ack"
+	case MsgLost:
+		return "lost"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }
@@ -117,6 +130,9 @@ type Message struct {
 	// Version counts the hand-offs and syncs of Page, in MsgPage,
 	// MsgReplica and MsgReplicaAck: the newest copy has the highest.
 	Version uint64
+	// Ack asks the receiver of a MsgPage to say it took it (MsgPageAck):
+	// the giver is leaving, and must know its last hand-offs arrived.
+	Ack bool
 	// Data is the page's bytes in MsgPage. The Machine never reads or
 	// writes it; the driver fills it when sending and consumes it when
 	// receiving.
@@ -124,45 +140,113 @@ type Message struct {
 }
 
 func (m Message) String() string {
-	return fmt.Sprintf("%s page=%d %d->%d requester=%d epoch=%d version=%d", m.Type, m.Page, m.From, m.To, m.Requester, m.Epoch, m.Version)
+	ack := ""
+	if m.Ack {
+		ack = " ack"
+	}
+	return fmt.Sprintf("%s page=%d %d->%d requester=%d epoch=%d version=%d%s", m.Type, m.Page, m.From, m.To, m.Requester, m.Epoch, m.Version, ack)
 }
 
-// ActionKind tells the driver what to do for a page.
+// ActionKind tells the driver what to do.
 type ActionKind uint8
 
 const (
 	// ActServe: the page is here now; answer the local accesses waiting
 	// for it from the page store.
 	ActServe ActionKind = iota + 1
+	// ActTakePage: the MsgPage being stepped hands the page to this node:
+	// put its bytes in the page store.
+	ActTakePage
 	// ActInvalidate: take the page away from local programs (the kernel
 	// writes dirty data back first), then report InvalidateDone.
 	ActInvalidate
 	// ActHold: the page just arrived; report HoldExpired after the hold
 	// window.
 	ActHold
+	// ActFail: the local accesses waiting for the page fail: it died with
+	// its owner (Lost), or its owner is dead and no copy is kept.
+	ActFail
+	// ActKeepCopy: keep a copy of the page as the page store has it now,
+	// before the hand-off being sent can change anything: if the hand-off
+	// dies on the wire, this copy is the page.
+	ActKeepCopy
+	// ActStoreCopy: keep the bytes of the MsgReplica being stepped as the
+	// page's copy.
+	ActStoreCopy
+	// ActDropCopy: forget the page's copy; the page here is newer.
+	ActDropCopy
+	// ActPromote: the page is this node's now, from its copy (or, with no
+	// copy kept, as it was at start, zeros): put those bytes in the page
+	// store.
+	ActPromote
+	// ActDisconnect: close the connection to Node for good; recovery left
+	// it out.
+	ActDisconnect
+	// ActReportTimer: report ReportsOverdue(Epoch) after the fence wait:
+	// members that have not reported by then are dead.
+	ActReportTimer
+	// ActFenceTimer: report FenceWaited(Epoch) after the fence wait, by
+	// which any node left out of Epoch has fenced itself.
+	ActFenceTimer
+	// ActInstalled: Epoch is installed here; messages held back for it
+	// can be stepped now.
+	ActInstalled
 )
 
 func (k ActionKind) String() string {
 	switch k {
 	case ActServe:
 		return "serve"
+	case ActTakePage:
+		return "take-page"
 	case ActInvalidate:
 		return "invalidate"
 	case ActHold:
 		return "hold"
+	case ActFail:
+		return "fail"
+	case ActKeepCopy:
+		return "keep-copy"
+	case ActStoreCopy:
+		return "store-copy"
+	case ActDropCopy:
+		return "drop-copy"
+	case ActPromote:
+		return "promote"
+	case ActDisconnect:
+		return "disconnect"
+	case ActReportTimer:
+		return "report-timer"
+	case ActFenceTimer:
+		return "fence-timer"
+	case ActInstalled:
+		return "installed"
 	}
 	return fmt.Sprintf("action(%d)", uint8(k))
 }
 
-// Action is work for the driver on one page.
+// Action is work for the driver: on Page for the page actions, on Node for
+// ActDisconnect, for Epoch for the timers and ActInstalled.
 type Action struct {
-	Kind ActionKind
-	Page PageID
+	Kind  ActionKind
+	Page  PageID
+	Node  NodeID
+	Epoch uint32
+}
+
+func (a Action) String() string {
+	switch a.Kind {
+	case ActDisconnect:
+		return fmt.Sprintf("%v node %d", a.Kind, a.Node)
+	case ActReportTimer, ActFenceTimer, ActInstalled:
+		return fmt.Sprintf("%v epoch %d", a.Kind, a.Epoch)
+	}
+	return fmt.Sprintf("%v page %d", a.Kind, a.Page)
 }
 
 // Ready is what the Machine asks the driver to do after one or more events:
-// actions in order, and messages to send. No single event produces both
-// an action and a message whose order matters.
+// actions in order, then messages to send. An action never depends on a
+// message of the same Ready having been sent.
 type Ready struct {
 	Actions  []Action
 	Messages []Message

@@ -33,7 +33,7 @@ const (
 func CheckPayload(t MsgType, n int, d Dims) error {
 	var ok bool
 	switch t {
-	case MsgRequest, MsgOwnersQuery, MsgLeaving, MsgPull, MsgLeftAck, MsgReplicaAck, MsgJoin:
+	case MsgRequest, MsgOwnersQuery, MsgLeaving, MsgPull, MsgLeftAck, MsgReplicaAck, MsgJoin, MsgPageAck:
 		ok = n == 0
 	case MsgPage, MsgReplica: // the page's bytes
 		ok = n == d.PageSize
@@ -41,6 +41,8 @@ func CheckPayload(t MsgType, n int, d Dims) error {
 		ok = n%hintSize == 0 && n <= hintSize*d.Pages
 	case MsgLockRequest, MsgLockReply:
 		ok = n == LockPayloadSize
+	case MsgLost: // the node that lost a connection, and the node at its other end
+		ok = n == 2*nodeSize
 	case MsgRecoverQuery: // the next members (EncodeNodes)
 		ok = n%nodeSize == 0 && n <= nodeSize*d.Nodes
 	case MsgRecoverReply: // holdings (EncodeHoldings): owned or a copy, at most both per page

@@ -51,7 +51,8 @@ var counters = []counterMetric{
 	counter("syncs_total", "fsync and msync calls that made copies of pages (--replicas).", func(s owner.Stats) uint64 { return s.Syncs }),
 	counter("recoveries_total", "New owner maps installed after nodes were lost (--replicas).", func(s owner.Stats) uint64 { return s.Recoveries }),
 	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
-	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.StaleMessages }),
+	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.Stale }),
+	counter("stranger_messages_total", "Messages from nodes that are not members of this node's epoch, dropped.", func(s owner.Stats) uint64 { return s.Strangers }),
 }
 
 var (

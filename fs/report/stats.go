@@ -43,6 +43,7 @@ type Stats struct {
 	Recoveries    uint64 `json:"recoveries"`
 	Promoted      uint64 `json:"pages_promoted"`
 	StaleMessages uint64 `json:"stale_messages"`
+	Strangers     uint64 `json:"stranger_messages"`
 	Copies        int    `json:"copies_kept"`
 }
 
@@ -73,7 +74,7 @@ func NewStats(n Node, st owner.Stats) Stats {
 		RequestsForwarded: st.Forwarded, RequestsQueued: st.Queued, HoldWaits: st.HoldWaits,
 		Invalidations: st.Invalidations, Reinvalidations: st.Reinvalidations,
 		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
-		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.StaleMessages, Copies: st.Copies,
+		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.Stale, Strangers: st.Strangers, Copies: st.Copies,
 		Peers: []PeerStats{},
 	}
 	for id := range st.PagesIn {
@@ -102,7 +103,7 @@ func (r Stats) Print(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
-	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors)
+	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\tfrom strangers %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors, r.Strangers)
 	fmt.Fprintf(tw, "replicas\tcopies kept %d\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Copies, r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
 	return tw.Flush()
 }

@@ -44,20 +44,6 @@ func (n *Node) ownedRunsLocked() []Run {
 	return owned
 }
 
-// runs groups pages [0, pages) into runs of equal owner(p).
-func runs(pages int, owner func(PageID) NodeID) []Run {
-	var out []Run
-	for p := range PageID(pages) {
-		o := owner(p)
-		if k := len(out) - 1; k >= 0 && out[k].Owner == o {
-			out[k].Last = p
-			continue
-		}
-		out = append(out, Run{First: p, Last: p, Owner: o})
-	}
-	return out
-}
-
 // NodeOwners is what one node said it owns in ClusterOwners.
 type NodeOwners struct {
 	Node NodeID
@@ -135,21 +121,4 @@ func (n *Node) receiveOwners(msg Message) error {
 		close(q.done)
 	}
 	return nil
-}
-
-// failPagesOf marks peer dead and fails the accesses waiting for pages last
-// known to be there.
-func (n *Node) failPagesOf(peer NodeID) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.dead[peer] = true
-	n.failWaitersLocked(func(p PageID) bool { return n.m.Owner(p) == peer },
-		func(p PageID) error { return fmt.Errorf("page %d: %w", p, ErrPeerDead) })
-}
-
-// Dead reports which nodes this node has lost, by NodeID.
-func (n *Node) Dead() []bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]bool(nil), n.dead...)
 }

@@ -1,0 +1,108 @@
+package owner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Leaving, the driver's side (the protocol is leave.go): the rounds of
+// pulls, and the wait for the peers to route around this node.
+
+// ErrNoSurvivors is Leave's answer when every other node has left or died:
+// the pages held here go with this node.
+var ErrNoSurvivors = errors.New("no other node stays")
+
+// Leave rounds: every pullEvery the survivors are asked again for the pages
+// still here (a survivor that was asked may have started leaving itself, or
+// died); every checkEvery the node looks whether it holds anything still.
+const (
+	pullEvery  = 500 * time.Millisecond
+	checkEvery = pullEvery / 10
+)
+
+// leaveAcks collects the peers that route around this node as it leaves.
+// Acknowledgements are noted under the node's mu and never block the
+// transport goroutine that brings them, however many come.
+type leaveAcks struct {
+	waiting map[NodeID]bool
+	changed chan struct{} // 1-buffered: an ack came
+}
+
+// Leave hands every page this node holds to the nodes that stay, then has
+// every peer route around it, so that it can exit losing nothing. Local
+// programs can only use pages still here meanwhile.
+func (n *Node) Leave(ctx context.Context) error {
+	n.mu.Lock()
+	n.m.Leave()
+	n.failWaitersLocked(func(PageID) bool { return true }, ErrClosed)
+	rd := n.readyLocked(nil)
+	n.mu.Unlock()
+	n.run(rd)
+	for round := 0; ; round++ {
+		n.mu.Lock()
+		held := n.m.Held()
+		drained := n.m.Drained()
+		if !drained && round%int(pullEvery/checkEvery) == 0 {
+			n.m.Pull()
+		}
+		survivors := len(n.m.Group().Survivors())
+		rd := n.readyLocked(nil)
+		n.mu.Unlock()
+		n.run(rd)
+		if drained {
+			break
+		}
+		if survivors == 0 {
+			return fmt.Errorf("%w to take the %d pages held here", ErrNoSurvivors, held)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d pages still held when leaving gave up: %w", held, ctx.Err())
+		case <-time.After(checkEvery):
+		}
+	}
+	acks := &leaveAcks{waiting: map[NodeID]bool{}, changed: make(chan struct{}, 1)}
+	n.mu.Lock()
+	for _, id := range n.m.Left() {
+		acks.waiting[id] = true
+	}
+	n.leave = acks
+	rd = n.readyLocked(nil)
+	n.mu.Unlock()
+	n.run(rd)
+	for {
+		n.mu.Lock()
+		for id := range acks.waiting {
+			if n.m.Group().Dead(id) {
+				delete(acks.waiting, id) // left or died meanwhile: it will not answer
+			}
+		}
+		waiting := len(acks.waiting)
+		n.mu.Unlock()
+		if waiting == 0 {
+			return nil
+		}
+		select {
+		case <-acks.changed:
+		case <-time.After(checkEvery):
+		case <-ctx.Done():
+			return fmt.Errorf("%d peers did not confirm that they route around this node: %w", waiting, ctx.Err())
+		}
+	}
+}
+
+// leftAck notes that peer routes around this node, which leaves.
+func (n *Node) leftAck(peer NodeID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.leave == nil {
+		return
+	}
+	delete(n.leave.waiting, peer)
+	select {
+	case n.leave.changed <- struct{}{}:
+	default: // the leave is told already
+	}
+}
