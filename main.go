@@ -8,14 +8,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	stdnet "net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -215,14 +214,14 @@ func mount(c *cli.Context) error {
 	select {
 	case <-ctx.Done():
 		stop() // a second Ctrl-C quits at once, without handing pages on
-		leave(node, len(members), c.Duration("leave-timeout"), log)
+		node.Stop(c.Duration("leave-timeout"))
 		log.Info("unmounting", "mountpoint", mountpoint)
 		if err := fsys.Unmount(); err != nil {
 			return err
 		}
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
-		leave(node, len(members), c.Duration("leave-timeout"), log)
+		node.Stop(c.Duration("leave-timeout"))
 	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
 		// its pages must not be served again. Take them from the local
@@ -299,23 +298,7 @@ func owners(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return fmt.Errorf("owners needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
 	}
-	file := ".cluster-owners"
-	if c.Bool("local") {
-		file = ".owners"
-	}
-	text, err := os.ReadFile(filepath.Join(c.Args().First(), file))
-	if err != nil {
-		return fmt.Errorf("is %s a dsmfs mount? %w", c.Args().First(), err)
-	}
-	if !c.Bool("map") {
-		_, err := os.Stdout.Write(text)
-		return err
-	}
-	o, err := report.ParseOwners(string(text))
-	if err != nil {
-		return err
-	}
-	return report.DrawMap(os.Stdout, o, report.IsTerminal(os.Stdout))
+	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), c.Bool("map"))
 }
 
 func benchCommand() *cli.Command {
@@ -371,19 +354,10 @@ Examples:
 	}
 }
 
-// bashCompletion asks dsmfs itself (urfave/cli's --generate-bash-completion)
-// for the words that fit, and falls back to file names.
-const bashCompletion = `_dsmfs() {
-	local cur=${COMP_WORDS[COMP_CWORD]} words
-	if [[ $cur == -* ]]; then
-		words=$("${COMP_WORDS[@]:0:COMP_CWORD}" "$cur" --generate-bash-completion 2>/dev/null)
-	else
-		words=$("${COMP_WORDS[@]:0:COMP_CWORD}" --generate-bash-completion 2>/dev/null)
-	fi
-	COMPREPLY=($(compgen -W "$words" -- "$cur"))
-}
-complete -o default -F _dsmfs dsmfs
-`
+// bashCompletion is what `dsmfs completion` prints.
+//
+//go:embed scripts/completion.bash
+var bashCompletion string
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
@@ -409,54 +383,9 @@ func stats(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return fmt.Errorf("stats needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
 	}
-	path := filepath.Join(c.Args().First(), ".stats")
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	for {
-		text, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("is %s a dsmfs mount? %w", c.Args().First(), err)
-		}
-		var r report.Stats
-		if err := json.Unmarshal(text, &r); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if c.Duration("watch") > 0 {
-			fmt.Print("\x1b[H\x1b[2J") // home, clear: redraw in place
-		}
-		if err := r.Print(os.Stdout); err != nil {
-			return err
-		}
-		if c.Duration("watch") <= 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(c.Duration("watch")):
-		}
-	}
-}
-
-// leave hands the pages held here to the nodes that stay, so that stopping
-// a node loses nothing (see owner.Node.Leave).
-func leave(node *owner.Node, nodes int, timeout time.Duration, log *slog.Logger) {
-	if nodes == 1 {
-		node.Close()
-		return
-	}
-	log.Info("leaving: handing pages to the other nodes")
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	switch err := node.Leave(ctx); {
-	case errors.Is(err, owner.ErrNoSurvivors):
-		log.Warn("this is the last node of the cluster: its pages go with it", "err", err)
-		return
-	case err != nil:
-		log.Error("leaving lost data", "err", err)
-		return
-	}
-	log.Info("left the cluster; every page is with the other nodes")
+	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Duration("watch"))
 }
 
 // segmentPages reads --size or --pages.

@@ -81,8 +81,8 @@ func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
 			// Readahead and requests no larger than the migration
 			// unit: a fault asks for the block it needs, and a
 			// request spans at most two blocks (see Node.ReadAt).
-			MaxReadAhead: f.unit(),
-			MaxWrite:     f.unit(),
+			MaxReadAhead: f.blockBytes(),
+			MaxWrite:     f.blockBytes(),
 			// Only the daemon decides when cached pages go.
 			ExplicitDataCacheControl: true,
 			DirectMount:              true,
@@ -206,8 +206,8 @@ func (f *FS) Unmount() error {
 	return nil
 }
 
-// unit is the bytes of one protocol page, a block.
-func (f *FS) unit() int { return f.cfg.PageSize * f.cfg.Block }
+// blockBytes is the size of a block, the protocol's page.
+func (f *FS) blockBytes() int { return f.cfg.PageSize * f.cfg.Block }
 
 // Invalidate implements owner.Kernel: the kernel writes block p back if it
 // is dirty, then drops it from the page cache and from every mapping.
@@ -216,8 +216,8 @@ func (f *FS) Invalidate(p owner.PageID) error {
 	if seg == nil || f.unmounted.Load() {
 		return nil // nothing cached: not looked up yet, or unmounted
 	}
-	off := int64(p) * int64(f.unit())
-	switch errno := seg.NotifyContent(off, int64(f.unit())); errno {
+	off := int64(p) * int64(f.blockBytes())
+	switch errno := seg.NotifyContent(off, int64(f.blockBytes())); errno {
 	case 0, syscall.ENOENT:
 		// ENOENT: the kernel has not looked the file up, so it caches
 		// nothing of it.

@@ -28,7 +28,7 @@ func (f *FS) preload() error {
 	}
 	seg := f.segment.Load()
 	zeros := make([]byte, preloadChunk)
-	unit := int64(f.unit())
+	unit := int64(f.blockBytes())
 	for _, r := range f.node.Owned() {
 		for off, end := int64(r.First)*unit, int64(r.Last+1)*unit; off < end; off += preloadChunk {
 			n := min(preloadChunk, end-off)

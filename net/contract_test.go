@@ -261,3 +261,14 @@ func contractStuckPeer(t *testing.T, n *contractNet) {
 		t.Fatal(err)
 	}
 }
+
+// waitFor polls cond until it holds, failing the test after a few seconds
+// with what it waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

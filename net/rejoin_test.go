@@ -149,17 +149,9 @@ func (c *cluster) exchange(i int, live []owner.NodeID) {
 		receive(c.got[id], owner.MsgJoin, owner.NodeID(i))
 		// The peer takes the connection once its side of the handshake
 		// is over, which may be just after Join returns here.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			err := c.trs[id].Send(owner.Message{Type: owner.MsgRequest, To: owner.NodeID(i)})
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("node %d cannot send to node %d: %v", id, i, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitFor(c.t, fmt.Sprintf("node %d sending to node %d", id, i), func() bool {
+			return c.trs[id].Send(owner.Message{Type: owner.MsgRequest, To: owner.NodeID(i)}) == nil
+		})
 		receive(c.got[i], owner.MsgRequest, id)
 	}
 }

@@ -5,6 +5,10 @@
 // asks for it, and the current owner takes the page away from its own
 // programs and hands over the bytes together with the ownership.
 //
+// A page here is the protocol's unit, as in IVY: --block kernel pages that
+// migrate together (one by default). Package fs, which meets the kernel,
+// calls it a block and keeps "page" for the kernel's 4 KiB page.
+//
 // Owners are found with Li & Hudak's dynamic distributed manager: each node
 // keeps a probable owner per page and requests travel along those hints. The
 // hints and the queue of waiting nodes follow Naimi & Trehel: a node forwards
@@ -15,27 +19,28 @@
 //
 // The package has two halves, in the style of etcd-io/raft:
 //
-//   - Machine (machine.go) is the protocol as a pure state machine: events in,
-//     messages and actions out. It owns no goroutines, sockets, clocks, bytes
-//     or logging, so whole clusters of machines can be simulated in one
-//     process, deterministically.
-//   - Node (node.go) is the one driver. It runs a Machine under a mutex and
-//     reaches the world only through the small interfaces declared in
-//     ports.go: a Transport to the peers, a PageStore for the bytes of the
-//     pages held here and a Kernel that takes pages away from local programs.
+//   - Machine is the protocol as a pure state machine: events in, messages
+//     and actions out. It owns no goroutines, sockets, clocks, bytes or
+//     logging, so whole clusters of machines are simulated in one process,
+//     deterministically, failures included (sim_test.go, simfail_test.go).
+//     Its parts: machine.go (state, Step, Ready), handoff.go (asking for and
+//     handing over pages), membership.go (members, dead, quorum,
+//     coordinator, admission), recovery.go (epochs: freeze, reports, fence,
+//     install, and the Plan of owners), copies.go (copies kept for
+//     recovery), leave.go (a node leaving hands its pages over), wire.go
+//     (every payload and its size).
+//   - Node (node.go and the node_*.go files) is the one driver. It runs a
+//     Machine under a mutex and reaches the world only through the small
+//     interfaces declared in ports.go: a Transport to the peers, a
+//     PageStore and a CopyStore for bytes, a Kernel that takes pages away
+//     from local programs, and Services (the lock service, owner/locks)
+//     that ride on the same connections without touching ownership.
 //
-// Beside the protocol, the driver carries what rides on the same
-// connections without changing ownership: the cluster's file-lock table on
-// node 0 (locks.go, lockserver.go, lockclient.go), owner queries for
-// `dsmfs owners` (owners.go), leaving the cluster (leave.go: survivors pull
-// the leaver's pages by ordinary requests), and counters (stats.go).
-//
-// Failures change ownership only through epochs (epoch.go, pure; the
-// driver's side in recovery.go): with replicas (replicas.go: copies kept at
-// hand-offs and fsync), the lowest live member of a quorum freezes the live
-// nodes into a new epoch, plans an owner for every page from what they own
-// and the copies they keep, and installs it; page traffic of an earlier
-// epoch is dropped. The same change takes a restarted node back in.
+// Failures change ownership only through epochs: with copies (--replicas),
+// the lowest live member of a quorum freezes the live nodes into a new
+// epoch, plans an owner for every page from what they own and the copies
+// they keep, and installs it; page traffic of an earlier epoch is dropped.
+// The same change takes a restarted node back in.
 //
 // This package imports none of dsmfs's other packages; they import it. It
 // must never touch the kernel, a socket or the page bytes except through

@@ -106,3 +106,24 @@ func (n *Node) leftAck(peer NodeID) {
 	default: // the leave is told already
 	}
 }
+
+// Stop ends this node's part in the cluster so that stopping it loses
+// nothing: it leaves (Leave), handing the pages held here to the nodes that
+// stay, within timeout. The only node of a cluster just closes.
+func (n *Node) Stop(timeout time.Duration) {
+	if n.cfg.Nodes == 1 {
+		n.Close()
+		return
+	}
+	n.log.Info("leaving: handing pages to the other nodes")
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	switch err := n.Leave(ctx); {
+	case errors.Is(err, ErrNoSurvivors):
+		n.log.Warn("this is the last node of the cluster: its pages go with it", "err", err)
+	case err != nil:
+		n.log.Error("leaving lost data", "err", err)
+	default:
+		n.log.Info("left the cluster; every page is with the other nodes")
+	}
+}

@@ -253,13 +253,10 @@ func TestReadSpanNeverWaits(t *testing.T) {
 	if err := c.nodes[0].ReadAt(context.Background(), buf, pageSize); !errors.Is(err, owner.ErrNotHere) {
 		t.Fatalf("span into node 1's page 2: got %v, want ErrNotHere", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for o := c.nodes[0].Owners(); o[0].Owner != 0 || o[0].Last < 2; o = c.nodes[0].Owners() {
-		if time.Now().After(deadline) {
-			t.Fatalf("page 2 was not fetched ahead: owners %v", c.nodes[0].Owners())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "page 2 fetched ahead", func() bool {
+		o := c.nodes[0].Owners()
+		return o[0].Owner == 0 && o[0].Last >= 2
+	})
 	if err := c.nodes[0].ReadAt(context.Background(), buf, pageSize); err != nil {
 		t.Fatalf("span after the prefetch: %v", err)
 	}
@@ -333,23 +330,17 @@ func TestSequentialFaultsPrefetch(t *testing.T) {
 		}
 	}
 	// The fault on 34 found 32 and 33 here: pages 35-42 come unasked.
-	deadline := time.Now().Add(5 * time.Second)
-	for o := c.nodes[0].Owners(); ; o = c.nodes[0].Owners() {
-		if o[0].Owner == 0 && o[0].Last >= 34+8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pages ahead were not prefetched: %v", o)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "pages 35-42 prefetched", func() bool {
+		o := c.nodes[0].Owners()
+		return o[0].Owner == 0 && o[0].Last >= 34+8
+	})
 	// Random faults do not prefetch: node 1 touching page 10 alone moves
 	// page 10 only. (Nor does a node without Prefetch; the other tests
 	// count exact moves.)
 	if err := c.nodes[1].ReadAt(context.Background(), buf, 10*pageSize); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	c.barrier(t, 1)
 	if got := c.nodes[1].Stats().PagesIn[0]; got != 1 {
 		t.Fatalf("a lone fault moved %d pages", got)
 	}
@@ -484,9 +475,24 @@ func TestClosedNodeTakesNoPages(t *testing.T) {
 	if err := c.nodes[0].ReadAt(context.Background(), buf[:pageSize], 5*pageSize); !errors.Is(err, owner.ErrClosed) {
 		t.Fatalf("a fault on node 1's page: got %v, want ErrClosed", err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	c.barrier(t, 0)
 	if got := c.nodes[0].Stats().PagesIn[1]; got != 0 {
 		t.Fatalf("a closed node took %d pages", got)
+	}
+}
+
+// barrier returns once every message node id sent so far has been handled
+// and answered: it asks every node for its pages, and each answer travels
+// behind whatever that node sent id before it (transports are FIFO per
+// pair). A check that nothing happened follows it, not a sleep.
+func (c *cluster) barrier(t *testing.T, id int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, o := range c.nodes[id].ClusterOwners(ctx) {
+		if o.Err != nil {
+			t.Fatalf("barrier: node %d: %v", o.Node, o.Err)
+		}
 	}
 }
 

@@ -167,11 +167,7 @@ func TestTwoReplicasSurviveTwoDeaths(t *testing.T) {
 	}
 	// The extra copy travels beside the hand-off, unacknowledged: wait
 	// until node 1, the next after node 0, keeps it.
-	for deadline := time.Now().Add(5 * time.Second); c.nodes[1].Stats().Copies == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("node 1 never got the second copy of page 0")
-		}
-	}
+	waitFor(t, "node 1 keeping the second copy of page 0", func() bool { return c.nodes[1].Stats().Copies > 0 })
 	c.kill(4)
 	c.kill(0)
 	if got := c.read(t, 2, 0); got != 'A' {

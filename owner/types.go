@@ -28,11 +28,12 @@ const (
 	// MsgOwnersReply answers MsgOwnersQuery: Page is the query's number
 	// and Data the owned runs, as EncodeHints writes them.
 	MsgOwnersReply
-	// MsgLockRequest asks the lock server (node 0) to get, set, release
-	// or cancel a file lock; Data is the encoded lockRequest.
+	// MsgLockRequest asks the lock service's server (node 0) to get,
+	// set, release or cancel a file lock; Data is LockPayloadSize bytes
+	// that package owner/locks encodes. The node hands both lock
+	// messages to the Service registered for them.
 	MsgLockRequest
-	// MsgLockReply answers a MsgLockRequest; Data is the encoded
-	// lockReply.
+	// MsgLockReply answers a MsgLockRequest, in the same payload.
 	MsgLockReply
 	// MsgLeaving says the sender is leaving the cluster: it takes no
 	// pages any more.

@@ -73,8 +73,12 @@ func DrawMap(w io.Writer, o Owners, color bool) error {
 	return err
 }
 
-// IsTerminal reports whether f is a terminal, for colour and redraws.
-func IsTerminal(f *os.File) bool {
+// IsTerminal reports whether w is a terminal, for colour.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
