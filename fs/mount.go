@@ -104,6 +104,7 @@ func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
 	}
 	f.server = server
+	f.tuneWriteback()
 	if err := f.preload(); err != nil {
 		// Still correct: owned pages are then read on first touch.
 		f.log.Warn("cannot preload owned pages into the page cache", "err", err)

@@ -85,6 +85,28 @@ func ownedAccess(g *children, cl *cluster, l layout, r *Result) error {
 	return nil
 }
 
+// rewritePages is the working set of the owned rewrite: 128 MiB, more than
+// the kernel's default dirty limit for a FUSE mount (1 % of the dirty
+// budget), so that a mount that keeps that limit shows it.
+const rewritePages = 32768
+
+// ownedRewrite times rewriting rewritePages owned pages on a one-node
+// cluster, and the same on a memfd, in the same run.
+func ownedRewrite(g *children, cl *cluster, r *Result) error {
+	args := []string{"rewrite", "-rounds", "4", "-count", strconv.Itoa(rewritePages)}
+	owned, err := g.measureOne(append(args, "-file", cl.segment(0))...)
+	if err != nil {
+		return err
+	}
+	memfd, err := g.measureOne(append(args, "-memfd")...)
+	if err != nil {
+		return err
+	}
+	r.set("owned_rewrite_ns_per_page", perItem(owned))
+	r.set("memfd_rewrite_ns_per_page", perItem(memfd))
+	return nil
+}
+
 // seqFirstTouch times a write sweep on B over pages A owns.
 func seqFirstTouch(g *children, cl *cluster, l layout, r *Result) error {
 	s, err := g.measureOne(append([]string{"touch", "-op", "write"}, pageArgs(cl.segment(1), l.seqFirst, l.seqCount)...)...)

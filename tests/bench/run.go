@@ -135,7 +135,7 @@ func (r *runner) run(ctx context.Context) error {
 	}{
 		{"floors", fl.round},
 		{"two nodes, default hold: migration, owned access, contention", func() error {
-			return r.withCluster(ctx, "main", 2, nil, func(cl *cluster) error {
+			return r.withCluster(ctx, "main", 2, r.o.Pages, nil, func(cl *cluster) error {
 				for _, m := range []func(*children, *cluster, layout, *Result) error{migrations, ownedAccess, contended} {
 					if err := m(r.g, cl, l, r.res); err != nil {
 						return err
@@ -150,18 +150,23 @@ func (r *runner) run(ctx context.Context) error {
 			if !feat.block {
 				flags = nil
 			}
-			return r.withCluster(ctx, "block", 2, flags, func(cl *cluster) error {
+			return r.withCluster(ctx, "block", 2, r.o.Pages, flags, func(cl *cluster) error {
 				return seqFirstTouch(r.g, cl, l, r.res)
 			})
 		}},
+		{"one node: owned rewrite", func() error {
+			return r.withCluster(ctx, "rewrite", 1, max(r.o.Pages, rewritePages), nil, func(cl *cluster) error {
+				return ownedRewrite(r.g, cl, r.res)
+			})
+		}},
 		{"two nodes, --hold 0: ping-pong", func() error {
-			return r.withCluster(ctx, "pingpong", 2, []string{"--hold", "0"}, func(cl *cluster) error {
+			return r.withCluster(ctx, "pingpong", 2, r.o.Pages, []string{"--hold", "0"}, func(cl *cluster) error {
 				return pingpong(r.g, cl, l, r.res)
 			})
 		}},
 		{"floors", fl.round},
 		{fmt.Sprintf("%d nodes: random faults", r.o.Nodes), func() error {
-			return r.withCluster(ctx, "random", r.o.Nodes, nil, func(cl *cluster) error {
+			return r.withCluster(ctx, "random", r.o.Nodes, r.o.Pages, nil, func(cl *cluster) error {
 				return randomFaults(r.g, cl, r.res)
 			})
 		}},
@@ -205,11 +210,11 @@ func (r *runner) startFloors() (*floors, error) {
 	}, nil
 }
 
-// withCluster runs fn on a fresh cluster of n nodes, records its daemons'
+// withCluster runs fn on a fresh cluster of n nodes and pages pages, records its daemons'
 // peak RSS and stops it.
-func (r *runner) withCluster(ctx context.Context, name string, n int, flags []string, fn func(*cluster) error) error {
+func (r *runner) withCluster(ctx context.Context, name string, n, pages int, flags []string, fn func(*cluster) error) error {
 	r.progress("starting %d nodes (%s) %v", n, name, flags)
-	cl, err := r.g.startCluster(ctx, r.dir, name, n, r.o.Pages, flags...)
+	cl, err := r.g.startCluster(ctx, r.dir, name, n, pages, flags...)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func Worker(ctx context.Context, args []string, stdout io.Writer) error {
 type workerFlags struct {
 	file, ctl, addr, op string
 	first, count, page  int
-	me                  int
+	me, rounds          int
 	each, memfd, lock   bool
 	dur                 time.Duration
 	seed                int64
@@ -84,6 +84,7 @@ func (w *workerFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&w.count, "count", 0, "number of pages (or round trips)")
 	fl.IntVar(&w.page, "page", 0, "pingpong, incr: the shared page")
 	fl.IntVar(&w.me, "me", 0, "pingpong: this program's turn, 0 or 1")
+	fl.IntVar(&w.rounds, "rounds", 4, "rewrite: timed writes of every page")
 	fl.BoolVar(&w.each, "each", false, "touch: time every access (else only the sweep)")
 	fl.BoolVar(&w.memfd, "memfd", false, "touch: a fresh memfd instead of -file")
 	fl.BoolVar(&w.lock, "lock", false, "incr: increment under a spin lock instead of atomically")
@@ -97,6 +98,7 @@ type mode func(w *workerFlags) (timed, error)
 var workerModes = map[string]mode{
 	"touch":    touchMode,
 	"hold":     holdMode,
+	"rewrite":  rewriteMode,
 	"inval":    invalMode,
 	"rtt":      rttMode,
 	"pingpong": pingpongMode,

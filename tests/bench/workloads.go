@@ -53,6 +53,41 @@ func touchMode(w *workerFlags) (timed, error) {
 	}, nil
 }
 
+// rewriteMode writes every page of its range (or of a fresh memfd) once
+// during set-up, then times -rounds more writes of every page: owned pages
+// that stay dirty in the page cache, as an iterative program's arrays do.
+func rewriteMode(w *workerFlags) (timed, error) {
+	var m []byte
+	var err error
+	first := w.first
+	w.op = "write"
+	if w.memfd {
+		m, err = mapMemfd(w.count)
+		first = 0
+	} else {
+		m, err = mapRange(w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w.rounds < 1 {
+		return nil, fmt.Errorf("-rounds %d: want at least 1", w.rounds)
+	}
+	end := first + w.count
+	for p := first; p < end; p++ {
+		store(m, p, 1)
+	}
+	return func(context.Context) (Summary, error) {
+		t0 := time.Now()
+		for r := range w.rounds {
+			for p := first; p < end; p++ {
+				store(m, p, uint64(r)+2)
+			}
+		}
+		return Summary{Count: w.count * w.rounds, TotalNs: int64(time.Since(t0))}, nil
+	}, nil
+}
+
 // holdMode touches its pages during set-up and then only keeps them mapped
 // until its stdin closes: the program on the owner node whose pages
 // another node takes away.

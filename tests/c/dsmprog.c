@@ -233,6 +233,18 @@ static int cmd_write(uint64_t off, uint64_t count, uint64_t seed)
 	return 0;
 }
 
+/* rewrite: ROUNDS times, one byte in every page of [off, off+count). */
+static int cmd_rewrite(uint64_t off, uint64_t count, uint64_t rounds)
+{
+	need_range(off, count);
+	for (uint64_t r = 1; r <= rounds; r++)
+		for (uint64_t i = off; i < off + count; i += PAGE)
+			seg[i] = (uint8_t)r;
+	printf("rewrote %llu bytes %llu times\n", (unsigned long long)count,
+	       (unsigned long long)rounds);
+	return 0;
+}
+
 static int cmd_check(uint64_t off, uint64_t count, uint64_t seed)
 {
 	uint64_t bad = 0;
@@ -563,6 +575,7 @@ __attribute__((noreturn))
 static void usage(void)
 {
 	fail(2, "usage: dsmprog write|check|write-sync PATH OFFSET COUNT SEED | "
+	     "rewrite PATH OFFSET COUNT ROUNDS | "
 	     "check-zero PATH OFFSET COUNT | "
 	     "set PATH OFFSET VALUE... | get PATH OFFSET | "
 	     "list-build|list-walk PATH N | "
@@ -583,6 +596,8 @@ int main(int argc, char **argv)
 	start_timer();
 	if (argc == 6 && !strcmp(cmd, "write"))
 		return cmd_write(num(argv[3]), num(argv[4]), num(argv[5]));
+	if (argc == 6 && !strcmp(cmd, "rewrite"))
+		return cmd_rewrite(num(argv[3]), num(argv[4]), num(argv[5]));
 	if (argc == 6 && !strcmp(cmd, "check"))
 		return cmd_check(num(argv[3]), num(argv[4]), num(argv[5]));
 	if (argc == 6 && !strcmp(cmd, "write-sync"))
