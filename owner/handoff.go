@@ -38,8 +38,31 @@ func (m *Machine) Access(p PageID) AccessResult {
 	ps := &m.pages[p]
 	switch ps.phase {
 	case owned:
-		return AccessHere
-	case leaving:
+		if !ps.shared {
+			return AccessHere
+		}
+		if cs := m.copySets[p]; cs == nil || cs.holders.empty() && cs.revoking.empty() {
+			ps.shared = false
+			return AccessHere
+		}
+		if m.closing {
+			return AccessClosed // no new work: it hands its pages on, or shuts down
+		}
+		// Read copies are out: they come back first (an upgrade).
+		ps.wanted = true
+		m.settle(p)
+		return AccessWaits
+	case leaving, downgrading:
+		if ps.phase == leaving && ps.shared {
+			// Its copies are being taken back, and no invalidation
+			// runs: the access waits to ask for the page again, unless
+			// this node takes no pages.
+			if m.closing {
+				return AccessClosed
+			}
+			ps.wanted = true
+			return AccessWaits
+		}
 		// The kernel dropped the page before this access reached us, so
 		// the bytes here are the latest; but the program now has the page
 		// again, so the invalidation must run once more before it goes.
@@ -117,6 +140,7 @@ func (m *Machine) stepPage(msg Message) error {
 		return fmt.Errorf("%v: page arrived but was not asked for (phase %d)", msg, ps.phase)
 	}
 	ps.phase, ps.peer, ps.ver = owned, None, msg.Version
+	ps.shared, ps.reading = false, false // the giver took every read copy back
 	m.act(ActTakePage, msg.Page)
 	if msg.Ack {
 		m.send(Message{Type: MsgPageAck, To: msg.From, Page: msg.Page, Version: msg.Version})
@@ -129,13 +153,14 @@ func (m *Machine) stepPage(msg Message) error {
 		ps.wanted = false
 		m.act(ActServe, msg.Page)
 	}
-	switch {
-	case m.cfg.Hold:
+	if ps.readWanted {
+		m.copySet(msg.Page).readers.add(m.cfg.Self)
+	}
+	if m.cfg.Hold {
 		ps.held = true
 		m.act(ActHold, msg.Page)
-	case ps.next != None:
-		m.give(msg.Page, ps.next)
 	}
+	m.settle(msg.Page)
 	return nil
 }
 
@@ -146,49 +171,78 @@ func (m *Machine) HoldExpired(p PageID) {
 		return
 	}
 	ps.held = false
-	if ps.phase == owned && ps.next != None {
-		m.give(p, ps.next)
-	}
+	m.settle(p)
 }
 
 // InvalidateDone reports that local programs no longer have page p and that
 // the kernel wrote its dirty data back to the page store.
 func (m *Machine) InvalidateDone(p PageID) {
 	ps := &m.pages[p]
-	if ps.phase != leaving {
+	if !ps.invalidating {
+		return
+	}
+	ps.invalidating = false
+	switch {
+	case ps.phase == leaving && ps.peer == None:
+		// Recovery stopped this hand-off; the page stays.
+		ps.phase, ps.touched = owned, false
+		m.settle(p)
+	case ps.touched:
+		ps.touched, ps.invalidating = false, true
+		m.counters.Invalidations++
+		m.counters.Reinvalidations++
+		m.act(ActInvalidate, p)
+	case ps.phase == downgrading:
+		// A new version: the read copies given from now on hold bytes
+		// that no replica of an older hand-off has, and recovery must
+		// prefer them.
+		ps.phase, ps.shared = owned, true
+		ps.ver++
+		m.settle(p)
+	case ps.phase == leaving:
+		m.handOff(p)
+	}
+}
+
+// give starts handing page p to node to: local programs give it up, and
+// its read copies come back.
+func (m *Machine) give(p PageID, to NodeID) {
+	ps := &m.pages[p]
+	ps.phase, ps.peer, ps.next, ps.touched = leaving, to, None, false
+	if !ps.shared {
+		ps.invalidating = true
+		m.counters.Invalidations++
+		m.act(ActInvalidate, p)
+	}
+	m.revoke(p)
+}
+
+// handOff sends leaving page p to its receiver once local programs gave it
+// up and no read copy of it is left.
+func (m *Machine) handOff(p PageID) {
+	ps := &m.pages[p]
+	if cs := m.copySets[p]; ps.invalidating || cs != nil && !cs.revoking.empty() {
 		return
 	}
 	if ps.peer == None {
 		// Recovery stopped this hand-off; the page stays.
-		ps.phase, ps.touched = owned, false
-		if ps.next != None && !ps.held {
-			m.give(p, ps.next)
-		}
-		return
-	}
-	if ps.touched {
-		ps.touched = false
-		m.counters.Invalidations++
-		m.counters.Reinvalidations++
-		m.act(ActInvalidate, p)
+		ps.phase = owned
+		m.settle(p)
 		return
 	}
 	ps.ver++
 	to := ps.peer
-	ps.phase, ps.peer = absent, None
+	ps.phase, ps.peer, ps.shared = absent, None, false
 	if m.leaving {
 		m.handedOff[p] = to
 	}
 	m.send(Message{Type: MsgPage, To: to, Page: p, Requester: to, Version: ps.ver, Ack: m.leaving})
 	m.handOffCopies(p, to, ps.ver)
-}
-
-// give starts handing page p to node to.
-func (m *Machine) give(p PageID, to NodeID) {
-	ps := &m.pages[p]
-	ps.phase, ps.peer, ps.next, ps.touched = leaving, to, None, false
-	m.counters.Invalidations++
-	m.act(ActInvalidate, p)
+	m.forwardReaders(p, to)
+	m.tidy(p)
+	if ps.wanted && !m.closing && !m.frozen {
+		m.request(p) // an access that waited while the copies came back
+	}
 }
 
 // Splice routes around node gone, which has left holding no pages: every

@@ -23,7 +23,12 @@ import (
 func (m *Machine) Close() {
 	m.closing = true
 	for p := range m.pages {
-		m.pages[p].wanted = false
+		ps := &m.pages[p]
+		ps.wanted, ps.readWanted, ps.reading = false, false, false // a copy on its way is dropped
+	}
+	for p, cs := range m.copySets {
+		cs.readers.del(m.cfg.Self)
+		m.tidy(p)
 	}
 }
 
@@ -33,6 +38,11 @@ func (m *Machine) Close() {
 func (m *Machine) Leave() {
 	m.Close()
 	m.leaving = true
+	for p, c := range m.readCopies {
+		if c.from != m.cfg.Self {
+			m.dropRead(p, c.ackTo)
+		}
+	}
 	m.group.leaving[m.cfg.Self] = true // it hands the coordinator's role on
 	m.reportLosses()
 	for _, id := range m.group.Peers() {
@@ -77,7 +87,7 @@ func (m *Machine) Held() (held int) {
 // member's death waits for a recovery, which could give it pages back
 // from the copies it keeps.
 func (m *Machine) Drained() bool {
-	return m.Held() == 0 && len(m.handedOff) == 0 && !m.frozen &&
+	return m.Held() == 0 && len(m.handedOff) == 0 && len(m.readCopies) == 0 && !m.frozen &&
 		(m.cfg.Replicas == 0 || !m.group.Changed())
 }
 
@@ -115,6 +125,7 @@ func (m *Machine) stepLeft(msg Message) error {
 	}
 	m.Splice(msg.From, func(p PageID) NodeID { return hint[p] })
 	m.group.left(msg.From)
+	m.forgetHolder(msg.From)
 	m.send(Message{Type: MsgLeftAck, To: msg.From})
 	m.recover() // a loss waiting for the leaver's role as coordinator
 	return nil

@@ -60,6 +60,11 @@ type Machine struct {
 	coord *coordination
 	// copies are the versions of the copies of others' pages kept here.
 	copies map[PageID]uint64
+	// copySets are the read copies of pages this node owns, and the read
+	// requests waiting here; readCopies are the read copies local
+	// programs may read (readcopies.go).
+	copySets   map[PageID]*copySet
+	readCopies map[PageID]*readCopy
 	// closing: this node shuts down or leaves, and takes no page any
 	// more; leaving: it leaves, handing its pages on. handedOff are the
 	// pages it handed on since, not yet acknowledged, by receiver.
@@ -72,11 +77,12 @@ type Machine struct {
 type phase uint8
 
 const (
-	absent     phase = iota // not here and not asked for
-	requesting              // asked for, on its way here
-	owned                   // here; local programs may use it
-	leaving                 // here, being taken from local programs before it goes to peer (None: it stays)
-	lost                    // its owner died and no copy survived: accesses fail
+	absent      phase = iota // not here and not asked for
+	requesting               // asked for, on its way here
+	owned                    // here; local programs may use it
+	leaving                  // here, being taken from local programs before it goes to peer (None: it stays)
+	lost                     // its owner died and no copy survived: accesses fail
+	downgrading              // here, being taken from local programs' writable mapping, to give read copies
 )
 
 // pageState is one node's knowledge of one page: 24 bytes, so a segment of
@@ -88,19 +94,30 @@ type pageState struct {
 	peer    NodeID // requesting: the node asked; leaving: the receiver
 	phase   phase
 	held    bool // owned and inside the hold window
-	touched bool // leaving, and a local access was served meanwhile: invalidate again
+	touched bool // leaving or downgrading, and a local access was served meanwhile: invalidate again
 	wanted  bool // a local access waits for it: ask again if a recovery calls the request off
+	// invalidating: an ActInvalidate of the page is under way.
+	invalidating bool
+	// shared: owned, and local programs' writable mapping does not have
+	// it; read copies may exist, and a local access waits until they are
+	// back (readcopies.go).
+	shared bool
+	// reading: a read request for it is out; readWanted: a local access
+	// through segment.ro waits for a copy.
+	reading, readWanted bool
 }
 
 // NewMachine returns the machine of cfg.Self at cluster start, or, with
 // cfg.Rejoin, of a restarted node asking to be taken back.
 func NewMachine(cfg Config) *Machine {
 	m := &Machine{
-		cfg:       cfg,
-		pages:     make([]pageState, cfg.Pages),
-		group:     newMembership(cfg.Self, cfg.Nodes, cfg.Rejoin, cfg.Live),
-		copies:    map[PageID]uint64{},
-		handedOff: map[PageID]NodeID{},
+		cfg:        cfg,
+		pages:      make([]pageState, cfg.Pages),
+		group:      newMembership(cfg.Self, cfg.Nodes, cfg.Rejoin, cfg.Live),
+		copies:     map[PageID]uint64{},
+		copySets:   map[PageID]*copySet{},
+		readCopies: map[PageID]*readCopy{},
+		handedOff:  map[PageID]NodeID{},
 	}
 	for i := range m.pages {
 		o := InitialOwner(PageID(i), cfg.Nodes, cfg.Pages)
@@ -131,7 +148,7 @@ func NewMachine(cfg Config) *Machine {
 // error means the message contradicts the protocol; it has then changed
 // nothing.
 func (m *Machine) Step(msg Message) error {
-	if int(msg.From) >= m.cfg.Nodes || int(msg.Requester) >= m.cfg.Nodes && (msg.Type == MsgRequest || msg.Type == MsgJoin) {
+	if int(msg.From) >= m.cfg.Nodes || int(msg.Requester) >= m.cfg.Nodes && (msg.Type == MsgRequest || msg.Type == MsgReadRequest || msg.Type == MsgJoin) {
 		return fmt.Errorf("%v: no such node (cluster has %d)", msg, m.cfg.Nodes)
 	}
 	switch msg.Type {
@@ -148,9 +165,17 @@ func (m *Machine) Step(msg Message) error {
 		return m.stepLost(msg)
 	case MsgLeaving:
 		m.group.leaving[msg.From] = true
-		m.recover() // it may have been the coordinator
+		// It may have been the coordinator: the next one must hear of
+		// the losses this node told it of.
+		m.recover()
+		m.reportLosses()
 		return nil
 	case MsgLeft:
+		if msg.Epoch > m.epoch || m.frozen && msg.Epoch == m.epoch {
+			// Its hints are of an epoch whose owner map this node has
+			// yet to install: route around it after that.
+			return ErrLater
+		}
 		return m.stepLeft(msg)
 	case MsgPageAck:
 		if int(msg.Page) < len(m.pages) && m.handedOff[msg.Page] == msg.From {
@@ -182,6 +207,17 @@ func (m *Machine) Step(msg Message) error {
 	case MsgPull:
 		m.Ask(msg.Page)
 		return nil
+	case MsgReadRequest:
+		return m.stepReadRequest(msg)
+	case MsgReadCopy:
+		m.stepReadCopy(msg)
+		return nil
+	case MsgRevoke:
+		m.dropRead(msg.Page, msg.From)
+		return nil
+	case MsgRevokeAck:
+		m.revokeAcked(msg.Page, msg.From)
+		return nil
 	}
 	return fmt.Errorf("%v: unknown message type", msg)
 }
@@ -190,7 +226,7 @@ func (m *Machine) Step(msg Message) error {
 // may use them and no other node has them.
 func (m *Machine) Owns(p PageID) bool {
 	ph := m.pages[p].phase
-	return ph == owned || ph == leaving
+	return ph == owned || ph == leaving || ph == downgrading
 }
 
 // Owner is this node's best knowledge of page p's owner: itself when it owns
@@ -198,7 +234,7 @@ func (m *Machine) Owns(p PageID) bool {
 func (m *Machine) Owner(p PageID) NodeID {
 	ps := &m.pages[p]
 	switch ps.phase {
-	case owned, leaving:
+	case owned, leaving, downgrading:
 		return m.cfg.Self
 	case requesting:
 		return ps.peer

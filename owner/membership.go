@@ -191,6 +191,21 @@ func (ms *Membership) install() {
 	}
 }
 
+// adoptNext makes the members of the epoch being recovered into the
+// members, its coordinator having died: they choose the next one. The
+// restarted nodes that epoch would have taken in stay outside, alive and
+// asking: they cannot have learned that they were in, so they would never
+// coordinate; the next epoch takes them in.
+func (ms *Membership) adoptNext() {
+	if ms.next == nil {
+		return
+	}
+	for id := range ms.members {
+		ms.members[id] = ms.members[id] && ms.next[id]
+	}
+	ms.next = nil
+}
+
 // lose marks id dead, its connection gone, and reports whether it was a
 // member.
 func (ms *Membership) lose(id NodeID) bool {

@@ -37,7 +37,16 @@ const (
 	HoldOwned HoldKind = iota + 1
 	// HoldCopy: the node keeps a copy (a replica) of the page.
 	HoldCopy
+	// HoldRead: the node's programs may read a read copy of the page.
+	HoldRead
 )
+
+// ReadHolder is a node that reported a read copy of a page: the page's
+// owner in the new epoch takes it back before the page is written.
+type ReadHolder struct {
+	Page PageID
+	Node NodeID
+}
 
 // Holding is one page a node reported in recovery.
 type Holding struct {
@@ -63,18 +72,26 @@ func (m *Machine) PeerLost(id NodeID) {
 	if id == m.cfg.Self {
 		return
 	}
-	if m.group.Dead(id) {
-		// A node that left, whose forwarding ends with its connection,
-		// or one already counted dead.
-		m.group.lose(id)
-		return
-	}
-	if m.frozen && NodeID(m.epoch&0xFFFF) == id && m.group.Member(m.cfg.Self) {
+	coordinatorDied := m.frozen && NodeID(m.epoch&0xFFFF) == id && m.group.Member(m.cfg.Self)
+	if coordinatorDied {
 		// The coordinator of the epoch this member is frozen into died,
 		// maybe after others installed it: its members are the ones the
 		// next coordinator is chosen among. (A restarted node waiting to
 		// be taken in has no say: it waits for the next epoch.)
-		m.group.install()
+		m.group.adoptNext()
+	}
+	if m.group.Dead(id) {
+		// A node that left, whose forwarding ends with its connection,
+		// or one already counted dead.
+		m.group.lose(id)
+		if m.cfg.Replicas == 0 {
+			m.forgetHolder(id)
+		}
+		if coordinatorDied {
+			m.recover()
+			m.reportLosses()
+		}
+		return
 	}
 	member := m.group.lose(id)
 	m.group.witness(id, m.cfg.Self)
@@ -84,11 +101,15 @@ func (m *Machine) PeerLost(id NodeID) {
 		}
 	}
 	if m.cfg.Replicas == 0 {
+		// Its read copies go with it, and those it gave this node
+		// too: nothing would take them back before a write.
+		m.forgetHolder(id)
+		m.dropReadCopiesFrom(id)
 		for p := range m.pages {
-			ps := &m.pages[p]
-			if ps.wanted && !m.Owns(PageID(p)) && m.Owner(PageID(p)) == id {
-				ps.wanted = false
-				m.act(ActFail, PageID(p))
+			pg, ps := PageID(p), &m.pages[p]
+			if (ps.wanted || ps.readWanted && m.readCopies[pg] == nil) && !m.Owns(pg) && m.Owner(pg) == id {
+				ps.wanted, ps.readWanted = false, false
+				m.act(ActFail, pg)
 			}
 		}
 		return
@@ -196,7 +217,7 @@ func (m *Machine) freeze(e uint32, next []NodeID) (out []NodeID) {
 	clear(m.handedOff) // a hand-off on the wire is dropped; the plan decides
 	for i := range m.pages {
 		ps := &m.pages[i]
-		ps.next, ps.held, ps.touched = None, false, false
+		ps.next, ps.held, ps.reading = None, false, false
 		switch ps.phase {
 		case requesting:
 			ps.phase = absent
@@ -204,11 +225,15 @@ func (m *Machine) freeze(e uint32, next []NodeID) (out []NodeID) {
 			ps.peer = None // the invalidation finishes; the page stays
 		}
 	}
+	for p, cs := range m.copySets {
+		cs.readers = nil // read requests are asked again in the new epoch
+		m.tidy(p)
+	}
 	return m.group.freeze(next)
 }
 
 // holdings is this node's recovery report: the pages it owns, and the
-// copies it keeps of pages it does not own.
+// replicas and read copies it keeps of pages it does not own.
 func (m *Machine) holdings() []Holding {
 	var out []Holding
 	for p := range PageID(len(m.pages)) {
@@ -219,6 +244,11 @@ func (m *Machine) holdings() []Holding {
 	for _, p := range slices.Sorted(maps.Keys(m.copies)) {
 		if !m.Owns(p) {
 			out = append(out, Holding{Page: p, Kind: HoldCopy, Version: m.copies[p]})
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(m.readCopies)) {
+		if !m.Owns(p) {
+			out = append(out, Holding{Page: p, Kind: HoldRead, Version: m.readCopies[p].ver})
 		}
 	}
 	return out
@@ -327,13 +357,13 @@ func (m *Machine) FenceWaited(e uint32) {
 func (m *Machine) installPlan() {
 	c := m.coord
 	m.coord = nil
-	owners := Plan(m.cfg.Pages, c.reports)
+	owners, readers := Plan(m.cfg.Pages, c.reports), ReadHolders(c.reports)
 	for _, id := range slices.Sorted(maps.Keys(c.reports)) {
 		if id != m.cfg.Self {
-			m.send(Message{Type: MsgRecoverInstall, To: id, Data: EncodeOwnerMap(owners)})
+			m.send(Message{Type: MsgRecoverInstall, To: id, Data: EncodeInstall(owners, readers)})
 		}
 	}
-	if err := m.install(c.epoch, owners); err != nil {
+	if err := m.install(c.epoch, owners, readers); err != nil {
 		panic(err) // Plan keeps every page a reporter owns where it is
 	}
 }
@@ -348,20 +378,20 @@ func (m *Machine) stepInstall(msg Message) error {
 		m.counters.Strangers++
 		return nil
 	}
-	owners, err := DecodeOwnerMap(msg.Data, m.cfg.Pages, m.cfg.Nodes)
+	owners, readers, err := DecodeInstall(msg.Data, m.cfg.Pages, m.cfg.Nodes)
 	if err != nil {
 		return err
 	}
-	return m.install(msg.Epoch, owners)
+	return m.install(msg.Epoch, owners, readers)
 }
 
 // install ends the recovery into epoch e: owners[p] is page p's owner from
 // now on, None for a page that was lost. A page given to this node that it
-// does not own is promoted from its copy. Local accesses waiting for a
-// page are served, asked again, or failed. It refuses a plan that takes a
-// page from this node, which would make two owners, and changes nothing
-// then.
-func (m *Machine) install(e uint32, owners []NodeID) error {
+// does not own is promoted from its copy, and the readers that hold read
+// copies of it are its copy set. Local accesses waiting for a page are
+// served, asked again, or failed. It refuses a plan that takes a page from
+// this node, which would make two owners, and changes nothing then.
+func (m *Machine) install(e uint32, owners []NodeID, readers []ReadHolder) error {
 	for p, o := range owners {
 		if m.Owns(PageID(p)) && o != m.cfg.Self {
 			return fmt.Errorf("install of epoch %d gives page %d, which is here, to node %d", e, p, o)
@@ -372,9 +402,7 @@ func (m *Machine) install(e uint32, owners []NodeID) error {
 		switch {
 		case o == m.cfg.Self:
 			if !m.Owns(pg) {
-				ps.phase, ps.ver = owned, m.copies[pg] // no copy: version 0, zeros
-				m.act(ActPromote, pg)
-				m.counters.Promoted++
+				m.promote(pg, readers)
 			}
 			m.dropCopy(pg)
 			ps.prob = m.cfg.Self
@@ -387,18 +415,37 @@ func (m *Machine) install(e uint32, owners []NodeID) error {
 	m.group.install()
 	m.frozen = false
 	m.counters.Recoveries++
+	m.installCopySets()
 	for p := range m.pages {
 		pg, ps := PageID(p), &m.pages[p]
 		switch {
 		case !ps.wanted:
-		case ps.phase == owned:
+		case ps.phase == owned && !ps.shared:
 			ps.wanted = false
 			m.act(ActServe, pg)
+		case m.Owns(pg):
+			m.settle(pg) // its read copies come back first, or its hand-off, called off, ends
 		case ps.phase == lost:
 			ps.wanted = false
 			m.act(ActFail, pg)
 		case !m.closing:
 			m.request(pg)
+		}
+		switch {
+		case !ps.readWanted:
+		case m.readCopies[pg] != nil:
+			c := m.readCopies[pg]
+			c.touched = c.touched || c.revoking
+			ps.readWanted = false
+			m.act(ActServeRead, pg)
+		case m.Owns(pg):
+			m.copySet(pg).readers.add(m.cfg.Self)
+			m.settle(pg)
+		case ps.phase == lost:
+			ps.readWanted = false
+			m.act(ActFail, pg)
+		case !m.closing && ps.phase == absent:
+			m.askRead(pg)
 		}
 	}
 	m.rd.Actions = append(m.rd.Actions, Action{Kind: ActInstalled, Epoch: e})
@@ -406,6 +453,59 @@ func (m *Machine) install(e uint32, owners []NodeID) error {
 	m.recover()
 	m.reportLosses()
 	return nil
+}
+
+// promote makes page p this node's from the newest copy it keeps, a
+// replica or a read copy; with none, p starts over at version 0, zeros.
+// The nodes that reported read copies of p hold them still: they are
+// taken back before the page is written.
+func (m *Machine) promote(p PageID, readers []ReadHolder) {
+	ps := &m.pages[p]
+	ps.phase, ps.ver = owned, m.copies[p]
+	m.counters.Promoted++
+	for _, r := range readers {
+		if r.Page == p && r.Node != m.cfg.Self {
+			m.copySet(p).holders.add(r.Node)
+			ps.shared = true
+		}
+	}
+	c := m.readCopies[p]
+	if _, replica := m.copies[p]; c != nil && (!replica || c.ver > ps.ver) {
+		ps.ver = c.ver
+		m.act(ActPromoteRead, p)
+	} else {
+		m.act(ActPromote, p)
+	}
+	if c != nil {
+		// Local programs may read it through segment.ro: the copy is
+		// this node's own now, served from the page store. (Its bytes
+		// are the page's: no write follows a copy it did not take back.)
+		ps.shared = true
+		m.copySet(p).holders.add(m.cfg.Self)
+		c.from = m.cfg.Self
+		m.act(ActDropReadCopy, p)
+	}
+}
+
+// installCopySets brings the copy sets into the epoch just installed:
+// members left out are no holders any more, and revocations whose message
+// or answer died with the old epoch are sent again.
+func (m *Machine) installCopySets() {
+	for p, cs := range m.copySets {
+		for _, id := range append(cs.holders.ids(), cs.revoking.ids()...) {
+			if id != m.cfg.Self && !m.group.Member(id) {
+				cs.holders.del(id)
+				cs.revoking.del(id)
+			}
+		}
+		for _, id := range cs.revoking.ids() {
+			if id != m.cfg.Self {
+				m.send(Message{Type: MsgRevoke, To: id, Page: p})
+			}
+		}
+		m.revoked(p)
+		m.tidy(p)
+	}
 }
 
 // stepJoin takes a restarted node's request to rejoin (Requester): the
@@ -437,9 +537,23 @@ func (m *Machine) HearsQuorum(heard func(NodeID) bool) bool {
 	return m.group.Quorum(func(id NodeID) bool { return !m.group.Dead(id) && heard(id) })
 }
 
+// ReadHolders lists the read copies in the reports, by page and node.
+func ReadHolders(reports map[NodeID][]Holding) []ReadHolder {
+	var out []ReadHolder
+	for _, id := range slices.Sorted(maps.Keys(reports)) {
+		for _, h := range reports[id] {
+			if h.Kind == HoldRead {
+				out = append(out, ReadHolder{Page: h.Page, Node: id})
+			}
+		}
+	}
+	return out
+}
+
 // Plan decides the owner of every page from the reports of the live nodes,
 // by NodeID. A page a live node owns stays there. A page nobody owns goes to
-// the live node with its newest copy, which promotes it. The pages with no
+// the live node with its newest copy (a replica or a read copy), which
+// promotes it. The pages with no
 // copy left anywhere come back as they were at start, all zeros, shared
 // among the live nodes in contiguous runs. Plan is deterministic: every
 // coordinator decides alike from the same reports.

@@ -45,6 +45,8 @@ type simConfig struct {
 	failures int
 	// leaves is how many nodes leave gracefully.
 	leaves int
+	// reads: programs also read through segment.ro (simread_test.go).
+	reads bool
 }
 
 // simConfigFor derives the cluster from the seed alone, so that -seed
@@ -65,11 +67,13 @@ func simConfigFor(seed int64) (simConfig, *rand.Rand) {
 	if cfg.nodes > 2 && rng.IntN(4) == 0 {
 		cfg.leaves = 1
 	}
+	cfg.reads = seed%4 != 0
 	return cfg, rng
 }
 
 // TestSimulation runs thousands of seeded schedules: a random phase of
-// accesses, deliveries, kernel events and leaves, then a drain with no new
+// accesses (through segment and, in three schedules of four, through
+// segment.ro), deliveries, kernel events and leaves, then a drain with no new
 // accesses that must answer every access and leave each page with one
 // owner holding all its writes.
 func TestSimulation(t *testing.T) {
@@ -189,6 +193,7 @@ type sim struct {
 	leaves map[NodeID]*simLeave // nodes leaving
 	left   int                  // nodes that left
 	fail   *simFailures         // nil unless the schedule has failures
+	reads  simReads             // accesses through segment.ro (simread_test.go)
 }
 
 func newSim(t *testing.T, cfg simConfig, rng *rand.Rand, replay string) *sim {
@@ -220,6 +225,7 @@ func newSim(t *testing.T, cfg simConfig, rng *rand.Rand, replay string) *sim {
 	if cfg.failures > 0 {
 		s.fail = newSimFailures(cfg)
 	}
+	s.reads = newSimReads(cfg)
 	return s
 }
 
@@ -251,7 +257,7 @@ func (s *sim) run() {
 	inFlight := 0
 	s.eachPipe(func(_, _ NodeID, p *pipe) { inFlight += len(p.queue) })
 	perPage := s.cfg.nodes + 6
-	budget := 2 * (s.cfg.nodes*s.cfg.pages*perPage + inFlight + 2*len(s.invals) + len(s.holds) + s.retries()*perPage)
+	budget := 2 * (2*s.cfg.nodes*s.cfg.pages*perPage + inFlight + 2*len(s.invals) + 2*len(s.reads.invals) + len(s.holds) + s.retries()*perPage)
 	if s.fail != nil || len(s.leaves) > 0 {
 		budget += 40 * s.cfg.nodes * (s.cfg.nodes + s.cfg.pages)
 	}
@@ -272,7 +278,11 @@ func (s *sim) randomStep() {
 		return // every node stopped: only a restart could change anything
 	}
 	for {
-		switch r := s.rng.IntN(14); {
+		switch r := s.rng.IntN(16); {
+		case r >= 14:
+			if s.cfg.reads && s.reads.randomStep(s) {
+				return
+			}
 		case r == 10 && s.fail != nil:
 			if s.fail.randomStep(s) {
 				return
@@ -305,7 +315,7 @@ func (s *sim) randomStep() {
 
 // drainStep performs one pending event, if any, and reports whether it did.
 func (s *sim) drainStep() bool {
-	events := []func() bool{s.deliver, s.kernelStepIf, s.expireHoldIf, s.retry, func() bool { return s.leaveStep(false) }}
+	events := []func() bool{s.deliver, s.kernelStepIf, s.expireHoldIf, s.retry, func() bool { return s.leaveStep(false) }, s.reads.kernelStepIf(s)}
 	if s.fail != nil {
 		events = append(events, func() bool { return s.fail.drainStep(s) })
 	}
@@ -342,6 +352,15 @@ func (s *sim) pending() string {
 		}
 	})
 	fmt.Fprintf(&b, "%d invalidations, %d holds, waiting %v, abandoned %v, running %v", len(s.invals), len(s.holds), s.waiting, s.abandoned, s.running)
+	fmt.Fprintf(&b, "\nread copies: %d invalidations, waiting %v", len(s.reads.invals), s.reads.waiting)
+	for n, m := range s.ms {
+		for p, c := range m.readCopies {
+			fmt.Fprintf(&b, "\nnode %d holds a read copy of page %d: %+v", n, p, *c)
+		}
+		for p, cs := range m.copySets {
+			fmt.Fprintf(&b, "\nnode %d page %d: phase %d shared %v holders %v revoking %v readers %v", n, p, m.pages[p].phase, m.pages[p].shared, cs.holders.ids(), cs.revoking.ids(), cs.readers.ids())
+		}
+	}
 	for n, m := range s.ms {
 		e, frozen := m.Epoch()
 		fmt.Fprintf(&b, "\nnode %d: epoch %d frozen %v coordinating %v deferred %d members %v dead %v leaving %v", n, e, frozen, m.coord != nil, len(s.deferred[n]), m.group.members, m.group.dead, m.group.leaving)
@@ -567,6 +586,9 @@ func (s *sim) apply(n NodeID, in *Message, hops int) (forwarded bool) {
 		case ActFail:
 			s.checkFail(n, a.Page)
 			s.waiting[n][a.Page] = 0
+			s.reads.waiting[n][a.Page] = 0
+		case ActServeRead, ActTakeReadCopy, ActDropReadCopy, ActInvalidateRead, ActPromoteRead:
+			s.reads.apply(s, n, a, in)
 		case ActInvalidate:
 			for _, iv := range s.invals {
 				if iv.nodePage == np {
@@ -636,6 +658,11 @@ func (s *sim) apply(n NodeID, in *Message, hops int) (forwarded bool) {
 			env.msg.Data = dataOf(s.ver[n][msg.Page])
 		case MsgReplica:
 			env.msg.Data = dataOf(s.copies[n][msg.Page])
+		case MsgReadCopy:
+			if !s.ms[n].Owns(msg.Page) {
+				s.fatalf("node %d sends a read copy of page %d, which it does not own", n, msg.Page)
+			}
+			env.msg.Data = dataOf(s.ver[n][msg.Page])
 		}
 		s.logf("  send %v", msg)
 		s.sendEnvelope(env)
@@ -679,10 +706,11 @@ func (s *sim) checkFail(n NodeID, p PageID) {
 // promote is node n taking page p over from its copy in a recovery: a
 // write may be lost only if no running node kept it.
 func (s *sim) promote(n NodeID, p PageID) {
-	w, ok := s.copies[n][p]
-	if !ok {
-		w = 0 // the start content
-	}
+	s.promoteWrite(n, p, s.copies[n][p]) // no copy: 0, the start content
+}
+
+// promoteWrite is node n taking page p over at write w.
+func (s *sim) promoteWrite(n NodeID, p PageID, w uint64) {
 	if w != s.writes[p] {
 		for m := range NodeID(s.cfg.nodes) {
 			if !s.running[m] {
@@ -740,6 +768,7 @@ func (s *sim) check() {
 			s.fatalf("page %d: owners %v and %d copies in flight", p, owners, s.inFlight[p])
 		}
 	}
+	s.reads.check(s)
 }
 
 // checkQuiescent asserts what must hold once nothing is pending: every
@@ -754,6 +783,9 @@ func (s *sim) checkQuiescent() {
 		for p, w := range s.waiting[n] {
 			if w+s.abandoned[n][p] > 0 {
 				s.fatalf("quiescent, but %d accesses on node %d still wait for page %d:\n%s", w+s.abandoned[n][p], n, p, s.pending())
+			}
+			if r := s.reads.waiting[n][p]; r > 0 {
+				s.fatalf("quiescent, but %d accesses through segment.ro on node %d still wait for page %d:\n%s", r, n, p, s.pending())
 			}
 		}
 		if e, frozen := s.ms[n].Epoch(); frozen {

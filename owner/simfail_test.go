@@ -377,8 +377,19 @@ func (f *simFailures) restart(s *sim) bool {
 	s.running[n], f.failed[n] = true, false
 	clear(s.ver[n])
 	clear(s.copies[n])
+	s.reads.forget(n)
 	s.apply(n, nil, 0)
 	return true
+}
+
+// sending reports whether messages node n sent are still on their way.
+func (s *sim) sending(n NodeID) bool {
+	for _, p := range s.pipes[n] {
+		if p != nil && len(p.queue) > 0 && !p.closed {
+			return true
+		}
+	}
+	return false
 }
 
 // forgotten reports whether node n, stopped, is gone from the cluster:
@@ -435,6 +446,7 @@ func (s *sim) stop(n NodeID) {
 	clear(s.waiting[n])
 	clear(s.abandoned[n])
 	clear(s.mapped[n])
+	s.reads.stop(n)
 	s.deferred[n] = nil
 	s.invals = slices.DeleteFunc(s.invals, func(iv invalidation) bool { return iv.node == n })
 	s.holds = slices.DeleteFunc(s.holds, func(h nodePage) bool { return h.node == n })
@@ -493,6 +505,11 @@ func (s *sim) leaveStep(random bool) bool {
 	case !s.running[n]:
 		delete(s.leaves, n) // crashed while leaving
 	case !l.sentLeft && !m.Drained():
+		if s.sending(n) {
+			// The driver pulls again only every pullEvery: not
+			// faster than the survivors take the pulls in.
+			return false
+		}
 		s.logf("node %d, leaving, asks the survivors to pull its %d pages", n, m.Held())
 		m.Pull()
 		if len(m.group.Survivors()) == 0 {
@@ -548,6 +565,7 @@ func (s *sim) startLeave() bool {
 	s.ms[n].Leave()
 	clear(s.waiting[n]) // the driver fails them: the node takes no page
 	clear(s.abandoned[n])
+	clear(s.reads.waiting[n])
 	s.apply(n, nil, 0)
 	return true
 }

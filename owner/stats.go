@@ -18,6 +18,9 @@ type Counters struct {
 	Promoted        uint64 // pages this node took over from a copy in recovery
 	Stale           uint64 // messages from an earlier epoch, dropped
 	Strangers       uint64 // messages from nodes that are not members of this epoch, dropped
+	CopiesSent      uint64 // read copies this node gave other nodes
+	CopiesTaken     uint64 // read copies this node got from owners
+	Revocations     uint64 // read copies this node took back before a page was written or moved
 }
 
 // LatencyBuckets are the upper bounds of the fault latency histogram.

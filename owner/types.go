@@ -60,7 +60,7 @@ const (
 	// sender's pages (EncodeHoldings).
 	MsgRecoverReply
 	// MsgRecoverInstall ends recovery: Epoch starts with Data, the owner
-	// of every page (EncodeOwnerMap).
+	// of every page and the holders of read copies (EncodeInstall).
 	MsgRecoverInstall
 	// MsgJoin says Requester restarted, holds nothing and is connected
 	// to every live member: it asks to become a member again. A member
@@ -74,6 +74,19 @@ const (
 	// Messages may have died with it, so only a new epoch without one of
 	// them can go on.
 	MsgLost
+	// MsgReadRequest asks for a read copy of Page on behalf of
+	// Requester. It travels along probable owners to the tail of the
+	// page's queue, which serves it once it has the page.
+	MsgReadRequest
+	// MsgReadCopy is a read copy of Page at Version for the receiver's
+	// programs to read through segment.ro; Data holds the bytes.
+	MsgReadCopy
+	// MsgRevoke tells the receiver to take its read copy of Page from
+	// its programs; it answers MsgRevokeAck once they no longer have it.
+	MsgRevoke
+	// MsgRevokeAck says the sender's programs no longer have its read
+	// copy of Page.
+	MsgRevokeAck
 )
 
 func (t MsgType) String() string {
@@ -114,6 +127,14 @@ func (t MsgType) String() string {
 		return "page-ack"
 	case MsgLost:
 		return "lost"
+	case MsgReadRequest:
+		return "read-request"
+	case MsgReadCopy:
+		return "read-copy"
+	case MsgRevoke:
+		return "revoke"
+	case MsgRevokeAck:
+		return "revoke-ack"
 	}
 	return fmt.Sprintf("msgtype(%d)", uint8(t))
 }
@@ -129,12 +150,13 @@ type Message struct {
 	// starts a new one, and page traffic from an older one is dropped.
 	Epoch uint32
 	// Version counts the hand-offs and syncs of Page, in MsgPage,
-	// MsgReplica and MsgReplicaAck: the newest copy has the highest.
+	// MsgReplica, MsgReplicaAck and MsgReadCopy: the newest copy has the
+	// highest.
 	Version uint64
 	// Ack asks the receiver of a MsgPage to say it took it (MsgPageAck):
 	// the giver is leaving, and must know its last hand-offs arrived.
 	Ack bool
-	// Data is the page's bytes in MsgPage. The Machine never reads or
+	// Data is the page's bytes in MsgPage, MsgReplica and MsgReadCopy. The Machine never reads or
 	// writes it; the driver fills it when sending and consumes it when
 	// receiving.
 	Data []byte
@@ -192,6 +214,21 @@ const (
 	// ActInstalled: Epoch is installed here; messages held back for it
 	// can be stepped now.
 	ActInstalled
+	// ActServeRead: a read copy of the page is here now; answer the local
+	// accesses through segment.ro waiting for it, from the page store if
+	// this node owns the page, else from the read copy store.
+	ActServeRead
+	// ActTakeReadCopy: keep the bytes of the MsgReadCopy being stepped in
+	// the read copy store.
+	ActTakeReadCopy
+	// ActDropReadCopy: the read copy store may forget the page.
+	ActDropReadCopy
+	// ActInvalidateRead: take the page from local programs' segment.ro
+	// mappings, then report InvalidateReadDone.
+	ActInvalidateRead
+	// ActPromoteRead: the page is this node's now, from its read copy:
+	// put the read copy store's bytes in the page store.
+	ActPromoteRead
 )
 
 func (k ActionKind) String() string {
@@ -222,6 +259,16 @@ func (k ActionKind) String() string {
 		return "fence-timer"
 	case ActInstalled:
 		return "installed"
+	case ActServeRead:
+		return "serve-read"
+	case ActTakeReadCopy:
+		return "take-read-copy"
+	case ActDropReadCopy:
+		return "drop-read-copy"
+	case ActInvalidateRead:
+		return "invalidate-read"
+	case ActPromoteRead:
+		return "promote-read"
 	}
 	return fmt.Sprintf("action(%d)", uint8(k))
 }

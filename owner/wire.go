@@ -22,6 +22,7 @@ const (
 	nodeSize    = 2         // a NodeID: u16
 	hintSize    = 4 + 4 + 2 // a Run: first u32, last u32, owner u16
 	holdingSize = 4 + 1 + 8 // a Holding: page u32, kind u8, version u64
+	readerSize  = 4 + 2     // a ReadHolder: page u32, node u16
 	// LockPayloadSize is the lock service's request and reply
 	// (owner/locks): an op or a result u8, a tag u64, and a lock of 32
 	// bytes.
@@ -33,9 +34,9 @@ const (
 func CheckPayload(t MsgType, n int, d Dims) error {
 	var ok bool
 	switch t {
-	case MsgRequest, MsgOwnersQuery, MsgLeaving, MsgPull, MsgLeftAck, MsgReplicaAck, MsgJoin, MsgPageAck:
+	case MsgRequest, MsgOwnersQuery, MsgLeaving, MsgPull, MsgLeftAck, MsgReplicaAck, MsgJoin, MsgPageAck, MsgReadRequest, MsgRevoke, MsgRevokeAck:
 		ok = n == 0
-	case MsgPage, MsgReplica: // the page's bytes
+	case MsgPage, MsgReplica, MsgReadCopy: // the page's bytes
 		ok = n == d.PageSize
 	case MsgOwnersReply, MsgLeft: // runs (EncodeHints), at most one per page
 		ok = n%hintSize == 0 && n <= hintSize*d.Pages
@@ -45,10 +46,11 @@ func CheckPayload(t MsgType, n int, d Dims) error {
 		ok = n == 2*nodeSize
 	case MsgRecoverQuery: // the next members (EncodeNodes)
 		ok = n%nodeSize == 0 && n <= nodeSize*d.Nodes
-	case MsgRecoverReply: // holdings (EncodeHoldings): owned or a copy, at most both per page
+	case MsgRecoverReply: // holdings (EncodeHoldings): owned, or a replica and a read copy
 		ok = n%holdingSize == 0 && n <= holdingSize*2*d.Pages
-	case MsgRecoverInstall: // an owner per page (EncodeOwnerMap)
-		ok = n == nodeSize*d.Pages
+	case MsgRecoverInstall: // an owner per page, then the read copies' holders (EncodeInstall)
+		readers := n - nodeSize*d.Pages
+		ok = readers >= 0 && readers%readerSize == 0 && readers <= readerSize*d.Pages*d.Nodes
 	default:
 		return fmt.Errorf("unknown message type %d", uint8(t))
 	}
@@ -134,7 +136,7 @@ func DecodeHoldings(b []byte, pages int) ([]Holding, error) {
 	out := make([]Holding, 0, len(b)/holdingSize)
 	for ; len(b) > 0; b = b[holdingSize:] {
 		h := Holding{Page: PageID(binary.LittleEndian.Uint32(b)), Kind: HoldKind(b[4]), Version: binary.LittleEndian.Uint64(b[5:])}
-		if int(h.Page) >= pages || (h.Kind != HoldOwned && h.Kind != HoldCopy) {
+		if int(h.Page) >= pages || (h.Kind != HoldOwned && h.Kind != HoldCopy && h.Kind != HoldRead) {
 			return nil, fmt.Errorf("bad holding: page %d kind %d", h.Page, h.Kind)
 		}
 		out = append(out, h)
@@ -142,21 +144,37 @@ func DecodeHoldings(b []byte, pages int) ([]Holding, error) {
 	return out, nil
 }
 
-// EncodeOwnerMap writes one little-endian uint16 owner per page.
-func EncodeOwnerMap(owners []NodeID) []byte { return EncodeNodes(owners) }
-
-// DecodeOwnerMap reads what EncodeOwnerMap wrote: an owner, or None, for
-// each of pages pages.
-func DecodeOwnerMap(b []byte, pages, nodes int) ([]NodeID, error) {
-	if len(b) != nodeSize*pages {
-		return nil, fmt.Errorf("owner map of %d bytes for %d pages", len(b), pages)
+// EncodeInstall writes an epoch's plan: one little-endian uint16 owner per
+// page, then a (page uint32, node uint16) pair per read copy reported.
+func EncodeInstall(owners []NodeID, readers []ReadHolder) []byte {
+	b := EncodeNodes(owners)
+	for _, r := range readers {
+		b = binary.LittleEndian.AppendUint32(b, uint32(r.Page))
+		b = binary.LittleEndian.AppendUint16(b, uint16(r.Node))
 	}
-	out := make([]NodeID, pages)
-	for p := range out {
-		out[p] = NodeID(binary.LittleEndian.Uint16(b[nodeSize*p:]))
-		if out[p] != None && int(out[p]) >= nodes {
-			return nil, fmt.Errorf("owner map names node %d of %d", out[p], nodes)
+	return b
+}
+
+// DecodeInstall reads what EncodeInstall wrote for pages pages and nodes
+// nodes: an owner, or None, for each page, and the read copies' holders.
+func DecodeInstall(b []byte, pages, nodes int) ([]NodeID, []ReadHolder, error) {
+	if len(b) < nodeSize*pages || (len(b)-nodeSize*pages)%readerSize != 0 {
+		return nil, nil, fmt.Errorf("epoch plan of %d bytes for %d pages", len(b), pages)
+	}
+	owners := make([]NodeID, pages)
+	for p := range owners {
+		owners[p] = NodeID(binary.LittleEndian.Uint16(b[nodeSize*p:]))
+		if owners[p] != None && int(owners[p]) >= nodes {
+			return nil, nil, fmt.Errorf("epoch plan names node %d of %d", owners[p], nodes)
 		}
 	}
-	return out, nil
+	var readers []ReadHolder
+	for b = b[nodeSize*pages:]; len(b) > 0; b = b[readerSize:] {
+		r := ReadHolder{Page: PageID(binary.LittleEndian.Uint32(b)), Node: NodeID(binary.LittleEndian.Uint16(b[4:]))}
+		if int(r.Page) >= pages || int(r.Node) >= nodes {
+			return nil, nil, fmt.Errorf("epoch plan: read copy of page %d on node %d", r.Page, r.Node)
+		}
+		readers = append(readers, r)
+	}
+	return owners, readers, nil
 }
