@@ -177,6 +177,10 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	reads, err := pages.New(npages/block, unit) // read copies, for segment.ro
+	if err != nil {
+		return err
+	}
 	live := transport.Rejoined()
 	node := owner.NewNode(owner.NodeConfig{
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Replicas: replicas, Rejoin: live != nil, Live: live},
@@ -186,7 +190,7 @@ func mount(c *cli.Context) error {
 		Prefetch:   c.Int("prefetch"),
 		FenceWait:  c.Duration("peer-timeout"),
 		Logger:     log,
-	}, transport, store, pages.NewCopies(unit), fsys)
+	}, transport, owner.Stores{Pages: store, Reads: reads, Copies: pages.NewCopies(unit)}, fsys)
 	lockService := locks.New(locks.Config{Self: selfID, Timeout: timeout, Logger: log}, transport)
 	node.Register(lockService, locks.Types...)
 	if err := fsys.Mount(node, lockService); err != nil {

@@ -39,14 +39,16 @@ type Config struct {
 
 // FS is a mounted (or about to be mounted) dsmfs file system.
 type FS struct {
-	cfg     Config
-	log     *slog.Logger
-	node    *owner.Node
-	locks   *locks.Service // serves flock and fcntl on the segment cluster-wide
-	server  *fuse.Server
-	segment atomic.Pointer[fusefs.Inode] // set once the root is added
-	lockers lockers
-	ready   chan struct{} // closed once the segment may be opened
+	cfg    Config
+	log    *slog.Logger
+	node   *owner.Node
+	locks  *locks.Service // serves flock and fcntl on the segment cluster-wide
+	server *fuse.Server
+	// segment and readOnly are the two files' inodes, set once the root
+	// is added.
+	segment, readOnly atomic.Pointer[fusefs.Inode]
+	lockers           lockers
+	ready             chan struct{} // closed once the segment may be opened
 	// unmounted is set once the kernel has let go of the mount: it
 	// caches nothing of the segment any more.
 	unmounted atomic.Bool
@@ -229,14 +231,15 @@ func (f *FS) Invalidate(p owner.PageID) error {
 }
 
 // InvalidateAll takes every page of the segment from local programs at
-// once (a length of 0 reaches the end of the file).
+// once, through both files (a length of 0 reaches the end of the file).
 func (f *FS) InvalidateAll() error {
-	seg := f.segment.Load()
-	if seg == nil || f.unmounted.Load() {
-		return nil
-	}
-	if errno := seg.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
-		return fmt.Errorf("invalidating the segment: %w", errno)
+	for _, ino := range []*fusefs.Inode{f.segment.Load(), f.readOnly.Load()} {
+		if ino == nil || f.unmounted.Load() {
+			continue
+		}
+		if errno := ino.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
+			return fmt.Errorf("invalidating the segment: %w", errno)
+		}
 	}
 	return nil
 }
@@ -253,6 +256,9 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	seg := r.NewPersistentInode(ctx, &segmentNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
 	r.AddChild("segment", seg, false)
 	r.fs.segment.Store(seg)
+	ro := r.NewPersistentInode(ctx, &readOnlyNode{fs: r.fs}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 6})
+	r.AddChild("segment.ro", ro, false)
+	r.fs.readOnly.Store(ro)
 	for i, special := range []struct {
 		name    string
 		content func(context.Context) []byte

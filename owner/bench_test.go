@@ -62,7 +62,7 @@ func (c benchCopies) Drop(PageID)          {}
 // BenchmarkNodeReadOwned is the driver's part of a READ of an owned page:
 // lock, machine check, copy of 4 KiB.
 func BenchmarkNodeReadOwned(b *testing.B) {
-	n := NewNode(NodeConfig{Config: Config{Self: 0, Nodes: 2, Pages: 1024}, PageSize: 4096}, nil, benchStore{make([]byte, 1024*4096)}, benchCopies{}, nil)
+	n := NewNode(NodeConfig{Config: Config{Self: 0, Nodes: 2, Pages: 1024}, PageSize: 4096}, nil, Stores{Pages: benchStore{make([]byte, 1024*4096)}, Reads: benchStore{make([]byte, 1024*4096)}, Copies: benchCopies{}}, nil)
 	dst := make([]byte, 4096)
 	b.SetBytes(4096)
 	b.ReportAllocs()
@@ -82,8 +82,9 @@ func (t *syncTransport) Disconnect(NodeID)    {}
 // noCache is a kernel with nothing cached: invalidations are immediate.
 type noCache struct{}
 
-func (noCache) Invalidate(PageID) error { return nil }
-func (noCache) InvalidateAll() error    { return nil }
+func (noCache) Invalidate(PageID) error     { return nil }
+func (noCache) InvalidateAll() error        { return nil }
+func (noCache) InvalidateRead(PageID) error { return nil }
 
 // BenchmarkNodeHandOff is the drivers' part of a hand-off, with and without
 // the copy a giver keeps under --replicas 1: one page goes back and forth
@@ -94,7 +95,7 @@ func BenchmarkNodeHandOff(b *testing.B) {
 			t := &syncTransport{}
 			for id := range NodeID(2) {
 				cfg := NodeConfig{Config: Config{Self: id, Nodes: 2, Pages: 2, Replicas: replicas}, PageSize: 4096, Timeout: time.Second}
-				t.nodes = append(t.nodes, NewNode(cfg, t, benchStore{make([]byte, 2*4096)}, benchCopies{}, noCache{}))
+				t.nodes = append(t.nodes, NewNode(cfg, t, Stores{Pages: benchStore{make([]byte, 2*4096)}, Reads: benchStore{make([]byte, 2*4096)}, Copies: benchCopies{}}, noCache{}))
 			}
 			dst := make([]byte, 4096)
 			b.ReportAllocs()

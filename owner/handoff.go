@@ -88,6 +88,22 @@ func (m *Machine) Access(p PageID) AccessResult {
 	return AccessWaits
 }
 
+// Here reports whether an access to page p would be served at once, as
+// Access would, without doing anything.
+func (m *Machine) Here(p PageID) bool {
+	ps := &m.pages[p]
+	switch ps.phase {
+	case owned:
+		cs := m.copySets[p]
+		return !ps.shared || cs == nil || cs.holders.empty() && cs.revoking.empty()
+	case downgrading:
+		return true
+	case leaving:
+		return !ps.shared
+	}
+	return false
+}
+
 // Ask asks for page p with no local access waiting for it (readahead,
 // prefetch, a leaving peer's pull), unless it is here, on its way, or this
 // node takes no pages.

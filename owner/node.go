@@ -42,20 +42,27 @@ type NodeConfig struct {
 // waiting access, so that a page is never sent or overwritten halfway
 // through. Nothing that waits happens under mu: sends, invalidations and
 // timers run after it is released (releasing page memory, a batch of
-// madvise calls, is the one syscall made under it).
+// madvise calls, is the one syscall made under it). sendMu keeps the
+// machine's order among messages: it is taken before mu is let go and
+// held while a Ready's messages are sent (see release), and never held
+// while taking mu.
 type Node struct {
 	cfg       NodeConfig
 	transport Transport
-	store     PageStore
-	copies    CopyStore
+	store     PageStore // the pages this node owns
+	reads     PageStore // the read copies of other nodes' pages
+	copies    CopyStore // the replicas kept for recovery
 	kernel    Kernel
 	log       *slog.Logger
 	stats     *stats
 
-	mu      sync.Mutex
-	m       *Machine           // guarded by mu
-	waiters map[PageID]*waiter // guarded by mu: local accesses waiting for a page
-	fenced  bool               // guarded by mu: cut off for good (Fence)
+	sendMu sync.Mutex
+	mu     sync.Mutex
+	m      *Machine // guarded by mu
+	// waiters are local accesses waiting for a page, through segment and
+	// through segment.ro; guarded by mu.
+	waiters, readWaiters map[PageID]*waiter
+	fenced               bool // guarded by mu: cut off for good (Fence)
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -77,23 +84,31 @@ type Node struct {
 	services map[MsgType]Service
 }
 
+// Stores are the bytes a node keeps.
+type Stores struct {
+	Pages  PageStore // the pages it owns
+	Reads  PageStore // the read copies of other nodes' pages, for segment.ro
+	Copies CopyStore // the replicas it keeps for recovery
+}
+
 // NewNode returns a driver for cfg. Call Receive for every message the
 // transport delivers, and PeerLost for every peer it loses.
-func NewNode(cfg NodeConfig, t Transport, store PageStore, copies CopyStore, k Kernel) *Node {
+func NewNode(cfg NodeConfig, t Transport, stores Stores, k Kernel) *Node {
 	cfg.Hold = cfg.HoldWindow > 0
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Node{
-		cfg: cfg, transport: t, store: store, copies: copies, kernel: k, log: log, stats: newStats(cfg.Nodes),
-		m:         NewMachine(cfg.Config),
-		waiters:   make(map[PageID]*waiter),
-		sending:   make(map[PageID]int),
-		dirty:     make(map[PageID]bool),
-		copyWaits: make(map[copyKey][]copyWait),
-		queries:   make(map[PageID]*ownersQuery),
-		services:  make(map[MsgType]Service),
+		cfg: cfg, transport: t, store: stores.Pages, reads: stores.Reads, copies: stores.Copies, kernel: k, log: log, stats: newStats(cfg.Nodes),
+		m:           NewMachine(cfg.Config),
+		waiters:     make(map[PageID]*waiter),
+		readWaiters: make(map[PageID]*waiter),
+		sending:     make(map[PageID]int),
+		dirty:       make(map[PageID]bool),
+		copyWaits:   make(map[copyKey][]copyWait),
+		queries:     make(map[PageID]*ownersQuery),
+		services:    make(map[MsgType]Service),
 	}
 }
 
@@ -112,7 +127,7 @@ func (n *Node) Receive(msg Message) error {
 	case MsgLeftAck:
 		n.leftAck(msg.From)
 		return nil
-	case MsgPage, MsgReplica:
+	case MsgPage, MsgReplica, MsgReadCopy:
 		if len(msg.Data) != n.cfg.PageSize {
 			return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 		}
@@ -129,9 +144,7 @@ func (n *Node) Receive(msg Message) error {
 		n.stats.protocolErrors.Add(1)
 		return err
 	}
-	rd := n.readyLocked(&msg)
-	n.mu.Unlock()
-	n.run(rd)
+	n.release(n.readyLocked(&msg))
 	return nil
 }
 
@@ -139,9 +152,7 @@ func (n *Node) Receive(msg Message) error {
 func (n *Node) step(event func(*Machine)) {
 	n.mu.Lock()
 	event(n.m)
-	rd := n.readyLocked(nil)
-	n.mu.Unlock()
-	n.run(rd)
+	n.release(n.readyLocked(nil))
 }
 
 // readyLocked takes the machine's Ready and does, before mu is released,
@@ -165,8 +176,19 @@ func (n *Node) readyLocked(in *Message) Ready {
 			n.copies.Drop(p)
 		case ActPromote:
 			n.store.Arrive(p, n.copies.Copy(p)) // nil: the start content, zeros
+		case ActPromoteRead:
+			n.store.Arrive(p, n.reads.Bytes(p))
+		case ActTakeReadCopy:
+			n.reads.Arrive(p, in.Data)
+			n.stats.bytesIn.Add(uint64(len(in.Data)))
+		case ActDropReadCopy:
+			if err := n.reads.Left(p); err != nil {
+				n.log.Warn("cannot release read copy memory", "err", err)
+			}
 		case ActServe:
-			n.serveWaitersLocked(p)
+			n.serveWaitersLocked(n.waiters, p, n.store)
+		case ActServeRead:
+			n.serveWaitersLocked(n.readWaiters, p, n.readSource(p))
 		case ActFail:
 			err := error(fmt.Errorf("page %d: %w", p, ErrPeerDead))
 			if n.m.Lost(p) {
@@ -188,40 +210,87 @@ func (n *Node) readyLocked(in *Message) Ready {
 	return rd
 }
 
-// serveWaitersLocked performs the accesses waiting for page p, which is
-// here now; mu held.
-func (n *Node) serveWaitersLocked(p PageID) {
-	for w := n.waiters[p]; w != nil; w = w.next {
-		w.apply(n.store)
+// readSource is where a read of page p through segment.ro takes its bytes:
+// the page store while this node owns p, the read copy store otherwise.
+func (n *Node) readSource(p PageID) PageStore {
+	if n.m.Owns(p) {
+		return n.store
+	}
+	return n.reads
+}
+
+// serveWaitersLocked performs the accesses in waiters waiting for page p,
+// whose bytes are in s now; mu held.
+func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
+	for w := waiters[p]; w != nil; w = w.next {
+		w.apply(s)
 		if w.src != nil {
 			n.wroteLocked(p)
 		}
 		w.done <- nil
 	}
-	delete(n.waiters, p)
+	delete(waiters, p)
 }
 
-// failWaitersLocked ends the accesses waiting for the pages that match
-// with err; mu held.
+// failWaitersLocked ends the accesses waiting for the pages that match,
+// through either file, with err; mu held.
 func (n *Node) failWaitersLocked(match func(PageID) bool, err error) {
-	for p, w := range n.waiters {
-		if !match(p) {
-			continue
+	for _, waiters := range []map[PageID]*waiter{n.waiters, n.readWaiters} {
+		for p, w := range waiters {
+			if !match(p) {
+				continue
+			}
+			for ; w != nil; w = w.next {
+				w.done <- err
+			}
+			delete(waiters, p)
 		}
-		for ; w != nil; w = w.next {
-			w.done <- err
-		}
-		delete(n.waiters, p)
 	}
 }
 
-// run carries out the rest of a Ready without mu held: the actions that
-// wait (invalidations, disconnects) or start timers, then the messages.
-func (n *Node) run(rd Ready) {
-	for _, a := range rd.Actions {
+// release lets mu go and carries out the rest of rd: first its messages,
+// sent in the order the machine made them (sendMu is taken before mu is
+// let go, so the next Ready's wait for these; a read copy must not be
+// overtaken by its revocation), then the actions that wait. mu held.
+func (n *Node) release(rd Ready) {
+	n.sendLocked(rd.Messages)
+	n.run(rd.Actions)
+}
+
+// releaseInHandler is release for a FUSE request handler: the actions run
+// on a goroutine of their own, since an invalidation from inside a handler
+// can wait for the very requests the handler holds up.
+func (n *Node) releaseInHandler(rd Ready) {
+	n.sendLocked(rd.Messages)
+	if len(rd.Actions) > 0 {
+		go n.run(rd.Actions)
+	}
+}
+
+// sendLocked lets mu go and sends msgs in order; mu held.
+func (n *Node) sendLocked(msgs []Message) {
+	if len(msgs) == 0 {
+		n.mu.Unlock()
+		return
+	}
+	n.sendMu.Lock()
+	n.mu.Unlock()
+	pages := n.send(msgs)
+	n.sendMu.Unlock()
+	for _, p := range pages {
+		n.sent(p)
+	}
+}
+
+// run carries out the actions of a Ready that wait (invalidations,
+// disconnects) or start timers, without mu held.
+func (n *Node) run(actions []Action) {
+	for _, a := range actions {
 		switch a.Kind {
 		case ActInvalidate:
 			n.invalidate(a.Page)
+		case ActInvalidateRead:
+			n.invalidateRead(a.Page)
 		case ActHold:
 			p := a.Page
 			time.AfterFunc(n.cfg.HoldWindow, func() { n.step(func(m *Machine) { m.HoldExpired(p) }) })
@@ -238,7 +307,6 @@ func (n *Node) run(rd Ready) {
 			n.installed(a.Epoch)
 		}
 	}
-	n.send(rd.Messages)
 }
 
 func (n *Node) invalidate(p PageID) {
@@ -252,27 +320,43 @@ func (n *Node) invalidate(p PageID) {
 	n.step(func(m *Machine) { m.InvalidateDone(p) })
 }
 
-func (n *Node) send(msgs []Message) {
+func (n *Node) invalidateRead(p PageID) {
+	if err := n.kernel.InvalidateRead(p); err != nil {
+		// Programs may still read the copy: a write must wait.
+		n.log.Error("cannot take read copy from local programs, retrying", "page", p, "err", err)
+		time.AfterFunc(10*time.Millisecond, func() { n.invalidateRead(p) })
+		return
+	}
+	n.step(func(m *Machine) { m.InvalidateReadDone(p) })
+}
+
+// send sends msgs, sendMu held, and returns the pages it handed off.
+func (n *Node) send(msgs []Message) (handedOff []PageID) {
 	for _, msg := range msgs {
-		if msg.Type == MsgPage {
+		switch msg.Type {
+		case MsgPage:
 			// The machine no longer owns the page, so nothing writes
 			// it until it comes back, which needs this send to finish.
 			msg.Data = n.store.Bytes(msg.Page)
 			n.stats.pagesOut[msg.To].Add(1)
+			n.stats.bytesOut.Add(uint64(len(msg.Data)))
+			handedOff = append(handedOff, msg.Page)
+		case MsgReadCopy:
+			// The page is shared: nothing writes it until every copy,
+			// this one included, is back.
+			msg.Data = n.store.Bytes(msg.Page)
 			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 		}
 		if err := n.transport.Send(msg); err != nil {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
 		}
-		if msg.Type == MsgPage {
-			n.sent(msg.Page)
-		}
 	}
+	return handedOff
 }
 
 // sent notes that a send of page p is complete: unless p came back or is
-// being sent again, the store may give its memory back.
+// being sent again, the store may give its memory back. sendMu not held.
 func (n *Node) sent(p PageID) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

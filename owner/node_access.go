@@ -27,8 +27,10 @@ type waiter struct {
 	off  int    // where in the page the access starts
 	dst  []byte // a read copies the page from off into dst
 	src  []byte // a write copies src into the page at off
-	done chan error
-	next *waiter // the next waiter for the same page
+	// shared: through segment.ro, served by a read copy.
+	shared bool
+	done   chan error
+	next   *waiter // the next waiter for the same page
 }
 
 // apply performs the access on the page's bytes; called with mu held.
@@ -52,27 +54,47 @@ func (w *waiter) apply(s PageStore) {
 // so that they arrive ahead of the faults to come, and ErrNotHere tells the
 // kernel to read just the page it faulted on.
 func (n *Node) ReadAt(ctx context.Context, dst []byte, off int64) error {
+	return n.read(ctx, dst, off, false)
+}
+
+// ReadCopyAt fills dst from segment.ro, the read copies' file, at byte
+// offset off; its FUSE READ handler calls it. It is ReadAt with read
+// copies: any number of nodes may hold one of a page at once.
+func (n *Node) ReadCopyAt(ctx context.Context, dst []byte, off int64) error {
+	return n.read(ctx, dst, off, true)
+}
+
+func (n *Node) read(ctx context.Context, dst []byte, off int64, shared bool) error {
 	first, last := n.pages(off, len(dst))
 	if first == last {
-		return n.access(ctx, waiter{page: first, off: n.offset(off), dst: dst})
+		return n.access(ctx, waiter{page: first, off: n.offset(off), dst: dst, shared: shared})
 	}
 	n.mu.Lock()
 	here := !n.fenced
 	for p := first; p <= last; p++ {
-		here = here && n.m.Owns(p)
+		if shared {
+			here = here && n.m.ReadHere(p)
+		} else {
+			here = here && n.m.Here(p)
+		}
 	}
 	for p := first; p <= last; p++ {
-		if !here {
+		switch {
+		case !here && shared:
+			n.m.AskRead(p)
+			continue
+		case !here:
 			n.m.Ask(p)
 			continue
+		case shared:
+			n.m.AccessRead(p) // notes that local programs read it
+		default:
+			n.m.Access(p) // notes the use of a page that is leaving
 		}
-		n.m.Access(p) // notes the use of a page that is leaving
 		lo := max(0, int(int64(p)*int64(n.cfg.PageSize)-off))
-		copy(dst[lo:], n.store.Bytes(p)[n.offset(off+int64(lo)):])
+		copy(dst[lo:], n.sourceLocked(p, shared).Bytes(p)[n.offset(off+int64(lo)):])
 	}
-	rd := n.m.Ready()
-	n.mu.Unlock()
-	n.send(rd.Messages) // asking and noting act on nothing but requests
+	n.releaseInHandler(n.readyLocked(nil))
 	if !here {
 		n.stats.readaheadDeclined.Add(1)
 		return ErrNotHere
@@ -94,7 +116,7 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for p := first + 1; p <= last && n.m.Owns(p); p++ {
+	for p := first + 1; p <= last && n.m.Here(p); p++ {
 		n.m.Access(p) // notes the use of a page that is leaving
 		k += copy(n.store.Bytes(p), src[k:])
 		n.wroteLocked(p)
@@ -106,13 +128,17 @@ func (n *Node) WriteAt(ctx context.Context, src []byte, off int64) (int, error) 
 // node walk forward through the segment (the two pages before p are here),
 // so that a sequential sweep keeps up to cfg.Prefetch migrations in flight
 // ahead of it instead of waiting for each in turn. Random access rarely
-// owns both predecessors, so it rarely prefetches. mu held.
-func (n *Node) prefetchLocked(p PageID) {
-	if n.cfg.Prefetch == 0 || p < 2 || !n.m.Owns(p-1) || !n.m.Owns(p-2) {
+// has both predecessors, so it rarely prefetches. mu held.
+func (n *Node) prefetchLocked(p PageID, shared bool) {
+	here, ask := n.m.Owns, n.m.Ask
+	if shared {
+		here, ask = n.m.ReadHere, n.m.AskRead
+	}
+	if n.cfg.Prefetch == 0 || p < 2 || !here(p-1) || !here(p-2) {
 		return
 	}
 	for q := p + 1; q <= p+PageID(n.cfg.Prefetch) && int(q) < n.m.Pages(); q++ {
-		n.m.Ask(q)
+		ask(q)
 	}
 }
 
@@ -130,23 +156,26 @@ func (n *Node) offset(off int64) int { return int(off % int64(n.cfg.PageSize)) }
 // allocates nothing; only a waiting access is put on the heap.
 func (n *Node) access(ctx context.Context, local waiter) error {
 	n.mu.Lock()
-	if n.fenced && local.src == nil {
+	if n.fenced && (local.src == nil || local.shared) {
 		// The kernel's write-back is taken, and dropped with the node.
 		n.mu.Unlock()
 		n.stats.faultErrors.Add(1)
 		return ErrFenced
 	}
-	result := n.m.Access(local.page)
+	var result AccessResult
+	if local.shared {
+		result = n.m.AccessRead(local.page)
+	} else {
+		result = n.m.Access(local.page)
+	}
 	switch result {
 	case AccessHere:
-		local.apply(n.store)
+		local.apply(n.sourceLocked(local.page, local.shared))
 		if local.src != nil {
 			n.wroteLocked(local.page)
 		}
-		n.prefetchLocked(local.page)
-		rd := n.m.Ready()
-		n.mu.Unlock()
-		n.send(rd.Messages)
+		n.prefetchLocked(local.page, local.shared)
+		n.releaseInHandler(n.readyLocked(nil))
 		n.stats.localAccesses.Add(1)
 		return nil
 	case AccessWaits:
@@ -160,14 +189,13 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	w := new(waiter)
 	*w = local
 	w.done = make(chan error, 1)
-	w.next = n.waiters[w.page]
-	n.waiters[w.page] = w
-	n.prefetchLocked(w.page)
-	rd := n.m.Ready()
-	n.mu.Unlock()
-	// An access only ever asks for pages: no action here, so no
-	// invalidation can run inside the FUSE handler that called us.
-	n.send(rd.Messages)
+	waiters := n.waitersOf(w)
+	w.next = waiters[w.page]
+	waiters[w.page] = w
+	n.prefetchLocked(w.page, w.shared)
+	// Its invalidations, if any (a read copy taken back, a page taken from
+	// local programs' writable mapping), run off this handler.
+	n.releaseInHandler(n.readyLocked(nil))
 	start := time.Now()
 	err := n.wait(ctx, w)
 	if err != nil {
@@ -219,14 +247,32 @@ func (n *Node) wait(ctx context.Context, w *waiter) error {
 	}
 }
 
+// sourceLocked is where an access to page p through segment (or, if
+// shared, segment.ro) finds the bytes; mu held.
+func (n *Node) sourceLocked(p PageID, shared bool) PageStore {
+	if shared {
+		return n.readSource(p)
+	}
+	return n.store
+}
+
+// waitersOf is the waiters map w belongs in; mu held.
+func (n *Node) waitersOf(w *waiter) map[PageID]*waiter {
+	if w.shared {
+		return n.readWaiters
+	}
+	return n.waiters
+}
+
 // removeWaiter unlinks w and reports whether it was still waiting; mu held.
 func (n *Node) removeWaiter(w *waiter) bool {
-	head := n.waiters[w.page]
+	waiters := n.waitersOf(w)
+	head := waiters[w.page]
 	if head == w {
 		if w.next == nil {
-			delete(n.waiters, w.page)
+			delete(waiters, w.page)
 		} else {
-			n.waiters[w.page] = w.next
+			waiters[w.page] = w.next
 		}
 		return true
 	}

@@ -37,9 +37,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	n.mu.Lock()
 	n.m.Leave()
 	n.failWaitersLocked(func(PageID) bool { return true }, ErrClosed)
-	rd := n.readyLocked(nil)
-	n.mu.Unlock()
-	n.run(rd)
+	n.release(n.readyLocked(nil))
 	for round := 0; ; round++ {
 		n.mu.Lock()
 		held := n.m.Held()
@@ -48,9 +46,7 @@ func (n *Node) Leave(ctx context.Context) error {
 			n.m.Pull()
 		}
 		survivors := len(n.m.Group().Survivors())
-		rd := n.readyLocked(nil)
-		n.mu.Unlock()
-		n.run(rd)
+		n.release(n.readyLocked(nil))
 		if drained {
 			break
 		}
@@ -69,9 +65,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		acks.waiting[id] = true
 	}
 	n.leave = acks
-	rd = n.readyLocked(nil)
-	n.mu.Unlock()
-	n.run(rd)
+	n.release(n.readyLocked(nil))
 	for {
 		n.mu.Lock()
 		for id := range acks.waiting {

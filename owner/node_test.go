@@ -78,6 +78,21 @@ func (k *fakeKernel) Invalidate(p owner.PageID) error {
 	return nil
 }
 
+// InvalidateRead: the fake kernel caches nothing of segment.ro.
+func (k *fakeKernel) InvalidateRead(owner.PageID) error { return nil }
+
+// stores are a node's stores around its page store: read copies in a
+// store of their own (never unmapped, as the page stores), replicas in
+// memory.
+func stores(t *testing.T, store *pages.Store, npages int) owner.Stores {
+	t.Helper()
+	reads, err := pages.New(npages, pageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return owner.Stores{Pages: store, Reads: reads, Copies: pages.NewCopies(pageSize)}
+}
+
 func (k *fakeKernel) InvalidateAll() error {
 	for p := range k.locks {
 		if err := k.Invalidate(owner.PageID(p)); err != nil {
@@ -122,7 +137,7 @@ func newClusterWith(t *testing.T, n, npages int, set func(*owner.NodeConfig)) *c
 			Timeout:  20 * time.Second,
 		}
 		set(&cfg)
-		k.node = owner.NewNode(cfg, c.net.Transport(id), store, pages.NewCopies(pageSize), k)
+		k.node = owner.NewNode(cfg, c.net.Transport(id), stores(t, store, npages), k)
 		c.net.Attach(id, k.node.Receive, nil)
 		c.nodes = append(c.nodes, k.node)
 		c.kernels = append(c.kernels, k)
@@ -195,7 +210,7 @@ func TestFaultTimesOut(t *testing.T) {
 		Config:   owner.Config{Self: 0, Nodes: 2, Pages: 4},
 		PageSize: pageSize,
 		Timeout:  50 * time.Millisecond,
-	}, nw.Transport(0), store, pages.NewCopies(pageSize), k)
+	}, nw.Transport(0), stores(t, store, 4), k)
 	nw.Attach(0, k.node.Receive, nil)
 	nw.Attach(1, func(owner.Message) error { return nil }, nil) // a peer that never answers
 	start := time.Now()
@@ -353,17 +368,17 @@ func TestSentPagesReleased(t *testing.T) {
 	const npages = 256
 	nw := dsmnet.NewInmem(2, 1)
 	var nodes [2]*owner.Node
-	var stores [2]*pages.Store
+	var pageStores [2]*pages.Store
 	for i := range 2 {
 		st, err := pages.New(npages, pageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
-		stores[i] = st // never unmapped: the nodes' goroutines may outlive the test
+		pageStores[i] = st // never unmapped: the nodes' goroutines may outlive the test
 		k := newFakeKernel(npages)
 		nodes[i] = owner.NewNode(owner.NodeConfig{
 			Config: owner.Config{Self: owner.NodeID(i), Nodes: 2, Pages: npages}, PageSize: pageSize, Timeout: 10 * time.Second,
-		}, nw.Transport(owner.NodeID(i)), st, pages.NewCopies(pageSize), k)
+		}, nw.Transport(owner.NodeID(i)), stores(t, st, npages), k)
 		k.node = nodes[i]
 		nw.Attach(owner.NodeID(i), nodes[i].Receive, nil)
 	}
@@ -392,7 +407,7 @@ func TestSentPagesReleased(t *testing.T) {
 	}
 	waitFor(t, "node 0 to release the memory of the 64 pages it handed away", func() bool {
 		for p := owner.PageID(1); p <= 64; p++ {
-			if !bytes.Equal(stores[0].Bytes(p), make([]byte, pageSize)) {
+			if !bytes.Equal(pageStores[0].Bytes(p), make([]byte, pageSize)) {
 				return false
 			}
 		}
@@ -431,7 +446,7 @@ func TestSlowSendsKeepBytes(t *testing.T) {
 		id := owner.NodeID(i)
 		k.node = owner.NewNode(owner.NodeConfig{
 			Config: owner.Config{Self: id, Nodes: n, Pages: npages}, PageSize: pageSize, Timeout: 20 * time.Second,
-		}, slowSend{nw.Transport(id)}, store, pages.NewCopies(pageSize), k)
+		}, slowSend{nw.Transport(id)}, stores(t, store, npages), k)
 		nw.Attach(id, k.node.Receive, nil)
 		kernels = append(kernels, k)
 	}

@@ -15,7 +15,9 @@ package owner
 //     last message delivered from it; nothing more arrives from it, and
 //     sends to it fail.
 //   - Send never waits for the peer: a transport goroutine that answers one
-//     peer must not stall behind another that stopped reading.
+//     peer must not stall behind another that stopped reading. Nor does it
+//     call back into the node: deliveries and losses come from the
+//     transport's own goroutines.
 type Transport interface {
 	// Send delivers m to node m.To. It must not keep m.Data after it
 	// returns. An error means m will never arrive.
@@ -60,6 +62,10 @@ type Kernel interface {
 	Invalidate(p PageID) error
 	// InvalidateAll does the same for every page at once.
 	InvalidateAll() error
+	// InvalidateRead drops page p from every local mapping of
+	// segment.ro, the read copies' file; the next read faults. It blocks
+	// like Invalidate.
+	InvalidateRead(p PageID) error
 }
 
 // Service is a part of the node with message types of its own, which the

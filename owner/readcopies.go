@@ -45,6 +45,10 @@ type readCopy struct {
 	revoking bool   // being taken from local programs (ActInvalidateRead)
 	touched  bool   // revoking, and a local read was served meanwhile: invalidate again
 	ackTo    NodeID // revoking: who waits for it to be done, None for nobody
+	// parked: taken from local programs while this node was frozen. Its
+	// bytes stay, unread, until the epoch is installed: this node's
+	// recovery report named the copy, and the plan may promote it.
+	parked bool
 }
 
 // AccessRead is a local program's access to page p through segment.ro.
@@ -53,7 +57,7 @@ type readCopy struct {
 // copy is asked for and ActServeRead follows, or ActFail.
 func (m *Machine) AccessRead(p PageID) AccessResult {
 	ps := &m.pages[p]
-	if c := m.readCopies[p]; c != nil {
+	if c := m.readCopies[p]; c != nil && !c.parked {
 		c.touched = c.touched || c.revoking
 		return AccessHere
 	}
@@ -82,6 +86,16 @@ func (m *Machine) AccessRead(p PageID) AccessResult {
 	ps.readWanted = true
 	m.askRead(p)
 	return AccessWaits
+}
+
+// ReadHere reports whether an access to page p through segment.ro would
+// be served at once, as AccessRead would, without doing anything.
+func (m *Machine) ReadHere(p PageID) bool {
+	if c := m.readCopies[p]; c != nil {
+		return !c.parked
+	}
+	cs := m.copySets[p]
+	return m.pages[p].phase == owned && m.pages[p].shared && (cs == nil || cs.revoking.empty())
 }
 
 // AskRead asks for a read copy of page p with no local access waiting for
@@ -255,7 +269,7 @@ func (m *Machine) dropRead(p PageID, ackTo NodeID) {
 	switch {
 	case c == nil:
 		m.ackRevoke(p, ackTo)
-	case c.revoking:
+	case c.revoking || c.parked:
 		if ackTo != None {
 			c.ackTo = ackTo
 		}
@@ -278,6 +292,17 @@ func (m *Machine) InvalidateReadDone(p PageID) {
 		m.act(ActInvalidateRead, p)
 		return
 	}
+	if m.frozen && c.from != m.cfg.Self {
+		c.revoking, c.parked = false, true
+		return
+	}
+	m.forgetRead(p)
+}
+
+// forgetRead drops this node's read copy of page p, which local programs
+// no longer have, and says so to whoever waits for it.
+func (m *Machine) forgetRead(p PageID) {
+	c := m.readCopies[p]
 	delete(m.readCopies, p)
 	if c.from != m.cfg.Self {
 		m.act(ActDropReadCopy, p)
@@ -300,7 +325,7 @@ func (m *Machine) ackRevoke(p PageID, to NodeID) {
 func (m *Machine) stepReadCopy(msg Message) {
 	ps := &m.pages[msg.Page]
 	if !ps.reading || ps.phase != absent || m.readCopies[msg.Page] != nil {
-		return
+		return // (a parked copy is resolved at install, where this one is asked again)
 	}
 	ps.reading = false
 	m.readCopies[msg.Page] = &readCopy{ver: msg.Version, from: msg.From, ackTo: None}

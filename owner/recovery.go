@@ -476,7 +476,12 @@ func (m *Machine) promote(p PageID, readers []ReadHolder) {
 	} else {
 		m.act(ActPromote, p)
 	}
-	if c != nil {
+	switch {
+	case c == nil:
+	case c.parked:
+		delete(m.readCopies, p) // local programs have it no more
+		m.act(ActDropReadCopy, p)
+	default:
 		// Local programs may read it through segment.ro: the copy is
 		// this node's own now, served from the page store. (Its bytes
 		// are the page's: no write follows a copy it did not take back.)
@@ -491,6 +496,14 @@ func (m *Machine) promote(p PageID, readers []ReadHolder) {
 // members left out are no holders any more, and revocations whose message
 // or answer died with the old epoch are sent again.
 func (m *Machine) installCopySets() {
+	for p, c := range m.readCopies {
+		if c.parked {
+			if !m.group.Member(c.ackTo) {
+				c.ackTo = None
+			}
+			m.forgetRead(p)
+		}
+	}
 	for p, cs := range m.copySets {
 		for _, id := range append(cs.holders.ids(), cs.revoking.ids()...) {
 			if id != m.cfg.Self && !m.group.Member(id) {

@@ -172,6 +172,9 @@ func (r *simReads) check(s *sim) {
 				s.fatalf("node %d's segment.ro cache has page %d at write %d, latest is %d", n, p, r.cached[n][p], s.writes[p])
 			}
 			c := m.readCopies[p]
+			if c != nil && c.parked {
+				c = nil // kept for recovery, read by nobody
+			}
 			if c == nil && !r.mapped[n][p] {
 				continue
 			}

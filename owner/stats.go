@@ -46,6 +46,7 @@ type Stats struct {
 	SendErrors        uint64   // messages that could not be sent
 	Syncs             uint64   // msync/fsync calls that made copies
 	Copies            int      // copies of other nodes' pages kept here now
+	ReadCopies        int      // pages local programs may read through segment.ro now
 	// FaultLatency counts remote faults by LatencyBuckets, plus one
 	// overflow bucket; FaultLatencySum is their total.
 	FaultLatency    []uint64
@@ -131,9 +132,9 @@ func (s *stats) snapshot(c Counters) Stats {
 func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	c := n.m.Counters()
-	copies := n.m.Copies()
+	copies, readCopies := n.m.Copies(), n.m.ReadCopies()
 	n.mu.Unlock()
 	st := n.stats.snapshot(c)
-	st.Copies = copies
+	st.Copies, st.ReadCopies = copies, readCopies
 	return st
 }

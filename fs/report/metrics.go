@@ -53,12 +53,16 @@ var counters = []counterMetric{
 	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
 	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.Stale }),
 	counter("stranger_messages_total", "Messages from nodes that are not members of this node's epoch, dropped.", func(s owner.Stats) uint64 { return s.Strangers }),
+	counter("read_copies_taken_total", "Read copies (segment.ro) this node got from owners.", func(s owner.Stats) uint64 { return s.CopiesTaken }),
+	counter("read_copies_sent_total", "Read copies (segment.ro) this node gave readers.", func(s owner.Stats) uint64 { return s.CopiesSent }),
+	counter("read_copies_revoked_total", "Read copies taken back before a page was written or handed on.", func(s owner.Stats) uint64 { return s.Revocations }),
 }
 
 var (
 	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
 	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
 	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+	readCopies   = prometheus.NewDesc("dsmfs_read_copies", "Pages local programs may read through segment.ro now.", nil, nil)
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -80,6 +84,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		cum += st.FaultLatency[i]
 		buckets[le.Seconds()] = cum
 	}
+	ch <- prometheus.MustNewConstMetric(readCopies, prometheus.GaugeValue, float64(st.ReadCopies))
 	cum += st.FaultLatency[len(owner.LatencyBuckets)]
 	ch <- prometheus.MustNewConstHistogram(latencyDesc, cum, st.FaultLatencySum.Seconds(), buckets)
 }

@@ -128,16 +128,19 @@ func TestStatsTable(t *testing.T) {
 
 func TestCollector(t *testing.T) {
 	st := owner.Stats{RemoteFaults: 7, PagesIn: []uint64{0, 5, 1}, PagesOut: []uint64{0, 2, 0},
-		FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1)}
+		FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1), ReadCopies: 3}
 	c := NewCollector(Node{Self: 0, Members: members}, func() owner.Stats { return st })
-	want := fmt.Sprintf("%d", len(counters)+2*2+1) // counters, two per peer, the histogram
+	want := fmt.Sprintf("%d", len(counters)+2*2+2) // counters, two per peer, the gauge, the histogram
 	if got := testutil.CollectAndCount(c); fmt.Sprint(got) != want {
 		t.Fatalf("%d metrics, want %s", got, want)
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(`# HELP dsmfs_remote_faults_total Accesses that waited for a page owned elsewhere.
 # TYPE dsmfs_remote_faults_total counter
 dsmfs_remote_faults_total 7
-`), "dsmfs_remote_faults_total"); err != nil {
+# HELP dsmfs_read_copies Pages local programs may read through segment.ro now.
+# TYPE dsmfs_read_copies gauge
+dsmfs_read_copies 3
+`), "dsmfs_remote_faults_total", "dsmfs_read_copies"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -45,6 +45,13 @@ type Stats struct {
 	StaleMessages uint64 `json:"stale_messages"`
 	Strangers     uint64 `json:"stranger_messages"`
 	Copies        int    `json:"copies_kept"`
+
+	// Read copies, for segment.ro: held now, taken from owners, given to
+	// readers, and taken back from them before a write or a hand-off.
+	ReadCopies      int    `json:"read_copies"`
+	ReadCopiesTaken uint64 `json:"read_copies_taken"`
+	ReadCopiesSent  uint64 `json:"read_copies_sent"`
+	ReadRevocations uint64 `json:"read_copies_revoked"`
 }
 
 // PeerStats is the traffic with one peer, in blocks.
@@ -75,6 +82,7 @@ func NewStats(n Node, st owner.Stats) Stats {
 		Invalidations: st.Invalidations, Reinvalidations: st.Reinvalidations,
 		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
 		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.Stale, Strangers: st.Strangers, Copies: st.Copies,
+		ReadCopies: st.ReadCopies, ReadCopiesTaken: st.CopiesTaken, ReadCopiesSent: st.CopiesSent, ReadRevocations: st.Revocations,
 		Peers: []PeerStats{},
 	}
 	for id := range st.PagesIn {
@@ -105,5 +113,6 @@ func (r Stats) Print(w io.Writer) error {
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
 	fmt.Fprintf(tw, "errors\tprotocol %d\tsend %d\tfaults %d\tfrom strangers %d\n", r.ProtocolErrors, r.SendErrors, r.FaultErrors, r.Strangers)
 	fmt.Fprintf(tw, "replicas\tcopies kept %d\tsyncs %d\trecoveries %d\tpages promoted %d\tstale messages %d\n", r.Copies, r.Syncs, r.Recoveries, r.Promoted, r.StaleMessages)
+	fmt.Fprintf(tw, "read copies\theld %d\ttaken %d\tgiven %d\ttaken back %d\n", r.ReadCopies, r.ReadCopiesTaken, r.ReadCopiesSent, r.ReadRevocations)
 	return tw.Flush()
 }

@@ -95,11 +95,17 @@ static uint64_t num(const char *s)
 	return v;
 }
 
+/*
+ * map_segment maps path at BASE: `segment` read-write, `segment.ro` (any
+ * path ending in .ro) read-only, as programs that only read map it.
+ */
 static void map_segment(const char *path)
 {
 	struct stat st;
 	void *p;
-	int fd = open(path, O_RDWR);
+	size_t len = strlen(path);
+	int ro = len > 3 && !strcmp(path + len - 3, ".ro");
+	int fd = open(path, ro ? O_RDONLY : O_RDWR);
 
 	if (fd < 0)
 		fail(2, "open %s: %s", path, strerror(errno));
@@ -109,7 +115,7 @@ static void map_segment(const char *path)
 		fail(2, "%s: size %lld is not a positive multiple of %lu",
 		     path, (long long)st.st_size, PAGE);
 	seg_size = st.st_size;
-	p = mmap(BASE, seg_size, PROT_READ | PROT_WRITE,
+	p = mmap(BASE, seg_size, ro ? PROT_READ : PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 	if (p == MAP_FAILED && errno == EEXIST)
 		fail(2, "address range %p-%p is already in use in this process",
