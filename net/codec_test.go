@@ -18,7 +18,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	msgs := []owner.Message{
 		{Type: owner.MsgRequest, Page: 7, Requester: 3, Epoch: 1},
 		{Type: owner.MsgPage, Page: 1 << 30, Requester: 2, Epoch: 0xfffffffe, Version: 1<<63 + 5, Data: page},
-		{Type: owner.MsgOwnersReply, Page: 9, Data: owner.EncodeHints([]owner.Run{{First: 1, Last: 5, Owner: 1}})},
+		{Type: owner.MsgOwnersReply, Page: 9, Data: owner.EncodeOwnersReply([]owner.Run{{First: 1, Last: 5, Owner: 1}}, []owner.Run{{First: 2, Last: 3, Owner: 1}})},
 		{Type: owner.MsgReplica, Page: 63, Epoch: 3, Version: 42, Data: page},
 		{Type: owner.MsgReplicaAck, Page: 63, Epoch: 3, Version: 42},
 		{Type: owner.MsgRecoverQuery, Epoch: 4, Data: []byte{2, 0, 4, 0}},
@@ -149,7 +149,7 @@ func FuzzDecoder(f *testing.F) {
 	for _, m := range []owner.Message{
 		{Type: owner.MsgRequest, Page: 3},
 		{Type: owner.MsgPage, Page: 1, Data: make([]byte, 64)},
-		{Type: owner.MsgOwnersReply, Data: make([]byte, 20)},
+		{Type: owner.MsgOwnersReply, Data: make([]byte, 4+2*10)},
 		{Type: owner.MsgLockRequest, Data: make([]byte, owner.LockPayloadSize)},
 		{Type: owner.MsgReplica, Page: 2, Epoch: 1, Version: 9, Data: make([]byte, 64)},
 		{Type: owner.MsgReplicaAck, Page: 2, Epoch: 1, Version: 9},

@@ -38,8 +38,10 @@ func CheckPayload(t MsgType, n int, d Dims) error {
 		ok = n == 0
 	case MsgPage, MsgReplica, MsgReadCopy: // the page's bytes
 		ok = n == d.PageSize
-	case MsgOwnersReply, MsgLeft: // runs (EncodeHints), at most one per page
+	case MsgLeft: // runs (EncodeHints), at most one per page
 		ok = n%hintSize == 0 && n <= hintSize*d.Pages
+	case MsgOwnersReply: // a count, then owned runs and read copy runs (EncodeOwnersReply)
+		ok = n >= 4 && (n-4)%hintSize == 0 && n <= 4+2*hintSize*d.Pages
 	case MsgLockRequest, MsgLockReply:
 		ok = n == LockPayloadSize
 	case MsgLost: // the node that lost a connection, and the node at its other end
@@ -58,6 +60,31 @@ func CheckPayload(t MsgType, n int, d Dims) error {
 		return fmt.Errorf("%v message with %d payload bytes", t, n)
 	}
 	return nil
+}
+
+// EncodeOwnersReply writes a node's answer to an owners query: how many
+// runs it owns (little-endian uint32), those runs, then the runs it holds
+// read copies of, all as EncodeHints writes them.
+func EncodeOwnersReply(owned, readCopies []Run) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(owned)))
+	b = append(b, EncodeHints(owned)...)
+	return append(b, EncodeHints(readCopies)...)
+}
+
+// DecodeOwnersReply reads what EncodeOwnersReply wrote.
+func DecodeOwnersReply(b []byte, pages, nodes int) (owned, readCopies []Run, err error) {
+	if len(b) < 4 {
+		return nil, nil, fmt.Errorf("owners reply of %d bytes", len(b))
+	}
+	k := int(binary.LittleEndian.Uint32(b))
+	if k > (len(b)-4)/hintSize {
+		return nil, nil, fmt.Errorf("owners reply counts %d owned runs in %d bytes", k, len(b))
+	}
+	if owned, err = DecodeHints(b[4:4+k*hintSize], pages, nodes); err != nil {
+		return nil, nil, err
+	}
+	readCopies, err = DecodeHints(b[4+k*hintSize:], pages, nodes)
+	return owned, readCopies, err
 }
 
 // EncodeHints writes runs with their owners as little-endian (first, last

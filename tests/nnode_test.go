@@ -180,7 +180,7 @@ func (c *cluster) runsOf(owner func(page int) int) []ownerRun {
 		if o >= 0 {
 			addr = c.nodes[o].name
 		}
-		runs = append(runs, ownerRun{p, p, o, addr})
+		runs = append(runs, ownerRun{first: p, last: p, node: o, addr: addr})
 	}
 	return runs
 }

@@ -11,10 +11,11 @@ import (
 
 // ownerRun is one line of .owners or .cluster-owners: pages first..last
 // belong to node at addr, or, in .cluster-owners only, node is unclaimed or
-// claimedTwice.
+// claimedTwice. marks are the words after the address ("copy", "dead",
+// "readers=1,2"), space-separated.
 type ownerRun struct {
 	first, last, node int
-	addr              string
+	addr, marks       string
 }
 
 // The owner fields of .cluster-owners that are not node numbers.
@@ -42,18 +43,30 @@ func parseOwners(text string) (owners, error) {
 	return o, err
 }
 
-// parseRuns parses FIRST-LAST NODE ADDRESS lines and checks that they cover
-// pages [0, pages) in order and that neighbouring runs have different owners
-// (one line per run). NODE may be "?" or "!" only if marks is set.
+// parseRuns parses FIRST-LAST NODE ADDRESS [MARK...] lines and checks that
+// they cover pages [0, pages) in order and that neighbouring runs differ in
+// owner or marks (one line per run). NODE may be "?" or "!" only if marks is
+// set.
 func parseRuns(lines []string, pages int, marks bool) ([]ownerRun, error) {
 	var runs []ownerRun
 	next := 0
 	for _, line := range lines {
 		var r ownerRun
-		var node, rest string
-		if n, _ := fmt.Sscanf(line, "%d-%d %s %s%s", &r.first, &r.last, &node, &r.addr, &rest); n != 4 {
-			return nil, fmt.Errorf("line %q is not FIRST-LAST NODE ADDRESS", line)
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			return nil, fmt.Errorf("line %q is not FIRST-LAST NODE ADDRESS [MARK...]", line)
 		}
+		if _, err := fmt.Sscanf(fields[0], "%d-%d", &r.first, &r.last); err != nil {
+			return nil, fmt.Errorf("line %q: %q is not FIRST-LAST", line, fields[0])
+		}
+		node := fields[1]
+		r.addr = fields[2]
+		for _, mark := range fields[3:] {
+			if mark != "copy" && mark != "dead" && !strings.HasPrefix(mark, "readers=") {
+				return nil, fmt.Errorf("line %q: unknown mark %q", line, mark)
+			}
+		}
+		r.marks = strings.Join(fields[3:], " ")
 		switch n, err := strconv.Atoi(node); {
 		case err == nil && n >= 0:
 			r.node = n
@@ -67,7 +80,7 @@ func parseRuns(lines []string, pages int, marks bool) ([]ownerRun, error) {
 		if r.first != next || r.last < r.first {
 			return nil, fmt.Errorf("line %q: expected a run starting at page %d", line, next)
 		}
-		if k := len(runs); k > 0 && runs[k-1].node == r.node {
+		if k := len(runs); k > 0 && runs[k-1].node == r.node && runs[k-1].marks == r.marks {
 			return nil, fmt.Errorf("line %q continues the previous run of node %d", line, r.node)
 		}
 		runs = append(runs, r)
@@ -145,7 +158,7 @@ func TestOwnersInitialSplitAndMove(t *testing.T) {
 	half := c.pages / 2
 	for i := range 2 {
 		o := c.readOwners(i)
-		want := []ownerRun{{0, half - 1, 0, c.nodes[0].name}, {half, c.pages - 1, 1, c.nodes[1].name}}
+		want := []ownerRun{{0, half - 1, 0, c.nodes[0].name, ""}, {half, c.pages - 1, 1, c.nodes[1].name, ""}}
 		if fmt.Sprint(o.runs) != fmt.Sprint(want) {
 			t.Fatalf("node %d initial runs %v, want %v", i, o.runs, want)
 		}

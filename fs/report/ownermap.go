@@ -69,8 +69,46 @@ func DrawMap(w io.Writer, o Owners, color bool) error {
 			fmt.Fprintf(w, "%c = node %d %s\n", ownerLetters[n], n, addr)
 		}
 	}
-	_, err := fmt.Fprintln(w, "+ = several owners in the cell, ? = unclaimed or lost (moving, unanswered, or gone with its node)")
-	return err
+	if _, err := fmt.Fprintln(w, "+ = several owners in the cell, ? = unclaimed or lost (moving, unanswered, or gone with its node)"); err != nil {
+		return err
+	}
+	return drawReadCopies(w, o, perCell, cells)
+}
+
+// drawReadCopies draws, if any page has read copies, a second grid of the
+// same cells: how many nodes hold read copies of some page of the cell
+// (their most), "." for none.
+func drawReadCopies(w io.Writer, o Owners, perCell, cells int) error {
+	most := make([]int, cells)
+	any := false
+	for _, r := range o.Runs {
+		n := len(r.Readers)
+		if r.ReadCopy {
+			n = 1
+		}
+		for c := r.First / perCell; c <= r.Last/perCell && c < cells; c++ {
+			most[c] = max(most[c], n)
+			any = any || n > 0
+		}
+	}
+	if !any {
+		return nil
+	}
+	fmt.Fprintln(w, "read copies (segment.ro), nodes holding one:")
+	for i, n := range most {
+		ch := byte('.')
+		switch {
+		case n > 9:
+			ch = '+'
+		case n > 0:
+			ch = byte('0' + n)
+		}
+		fmt.Fprintf(w, "%c", ch)
+		if (i+1)%mapCols == 0 || i == cells-1 {
+			fmt.Fprintln(w)
+		}
+	}
+	return nil
 }
 
 // IsTerminal reports whether w is a terminal, for colour.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,11 @@ type Run struct {
 	Node    int
 	Address string
 	Dead    bool // .owners: the owner is a node this one lost
+	// ReadCopy, in .owners: programs on this node may read the pages
+	// through segment.ro, from read copies. Readers, in
+	// .cluster-owners: the nodes whose programs may.
+	ReadCopy bool
+	Readers  []int
 }
 
 // The owners of a run that are not nodes.
@@ -53,7 +59,9 @@ var marks = map[int][2]string{Lost: {"-", "lost"}, Unclaimed: {"?", "unclaimed"}
 
 // WriteTo writes o in the format of the special files: a header line, a
 // comment line per silent node, and a line per run,
-// FIRST-LAST NODE ADDRESS [dead].
+// FIRST-LAST NODE ADDRESS [dead] [copy] [readers=N,N...]: dead, the owner is
+// a node this one lost; copy (.owners), this node holds read copies of the
+// pages; readers (.cluster-owners), the nodes that do.
 func (o Owners) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
 	if o.Cluster {
@@ -69,11 +77,7 @@ func (o Owners) WriteTo(w io.Writer) (int64, error) {
 			fmt.Fprintf(&b, "%d-%d %s %s\n", r.First, r.Last, m[0], m[1])
 			continue
 		}
-		dead := ""
-		if r.Dead {
-			dead = " dead"
-		}
-		fmt.Fprintf(&b, "%d-%d %d %s%s\n", r.First, r.Last, r.Node, r.Address, dead)
+		fmt.Fprintf(&b, "%d-%d %d %s%s\n", r.First, r.Last, r.Node, r.Address, r.marks())
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
@@ -119,10 +123,26 @@ func ParseOwners(text string) (Owners, error) {
 	return o, sc.Err()
 }
 
+// marks are the words after a run's address.
+func (r Run) marks() string {
+	var b strings.Builder
+	if r.Dead {
+		b.WriteString(" dead")
+	}
+	if r.ReadCopy {
+		b.WriteString(" copy")
+	}
+	for i, n := range r.Readers {
+		b.WriteString(map[bool]string{true: " readers=", false: ","}[i == 0])
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
 func parseRun(line string) (Run, error) {
 	var r Run
 	f := strings.Fields(line)
-	if len(f) < 3 || len(f) > 4 {
+	if len(f) < 3 || len(f) > 6 {
 		return r, fmt.Errorf("line %q is not FIRST-LAST NODE ADDRESS", line)
 	}
 	if _, err := fmt.Sscanf(f[0], "%d-%d", &r.First, &r.Last); err != nil || r.Last < r.First {
@@ -138,7 +158,25 @@ func parseRun(line string) (Run, error) {
 	if err != nil || n < 0 {
 		return r, fmt.Errorf("line %q: %q is not a node", line, f[1])
 	}
-	r.Node, r.Address, r.Dead = n, f[2], len(f) == 4 && f[3] == "dead"
+	r.Node, r.Address = n, f[2]
+	for _, m := range f[3:] {
+		switch list, readers := strings.CutPrefix(m, "readers="); {
+		case m == "dead":
+			r.Dead = true
+		case m == "copy":
+			r.ReadCopy = true
+		case readers:
+			for _, id := range strings.Split(list, ",") {
+				n, err := strconv.Atoi(id)
+				if err != nil || n < 0 {
+					return r, fmt.Errorf("line %q: %q is not a node", line, id)
+				}
+				r.Readers = append(r.Readers, n)
+			}
+		default:
+			return r, fmt.Errorf("line %q: unknown mark %q", line, m)
+		}
+	}
 	return r, nil
 }
 
@@ -148,7 +186,7 @@ func parseRun(line string) (Run, error) {
 func KernelRuns(runs []owner.Run, block int, members []string, dead []bool) []Run {
 	out := make([]Run, 0, len(runs))
 	for _, r := range runs {
-		k := Run{First: int(r.First) * block, Last: (int(r.Last)+1)*block - 1, Node: Lost}
+		k := Run{First: int(r.First) * block, Last: (int(r.Last)+1)*block - 1, Node: Lost, ReadCopy: r.ReadCopy}
 		if r.Owner != owner.None {
 			k.Node, k.Address, k.Dead = int(r.Owner), members[r.Owner], dead[r.Owner]
 		}
@@ -166,12 +204,18 @@ func Merge(answers []owner.NodeOwners, pages, pageSize, block int, members []str
 	for i := range claim {
 		claim[i] = Unclaimed
 	}
+	readers := make([][]int, pages) // in NodeID order: answers are
 	for _, a := range answers {
 		if a.Err != nil {
 			o.Silent = append(o.Silent, Silent{Node: int(a.Node), Address: members[a.Node], Why: a.Err.Error()})
 			continue
 		}
 		o.Answered++
+		for _, r := range KernelRuns(a.ReadCopies, block, members, make([]bool, len(members))) {
+			for p := r.First; p <= r.Last; p++ {
+				readers[p] = append(readers[p], r.Node)
+			}
+		}
 		for _, r := range KernelRuns(a.Runs, block, members, make([]bool, len(members))) {
 			for p := r.First; p <= r.Last; p++ {
 				if claim[p] == Unclaimed {
@@ -183,8 +227,8 @@ func Merge(answers []owner.NodeOwners, pages, pageSize, block int, members []str
 		}
 	}
 	for p := 0; p < pages; {
-		r := Run{First: p, Node: claim[p]}
-		for p < pages && claim[p] == r.Node {
+		r := Run{First: p, Node: claim[p], Readers: readers[p]}
+		for p < pages && claim[p] == r.Node && slices.Equal(readers[p], r.Readers) {
 			p++
 		}
 		r.Last = p - 1

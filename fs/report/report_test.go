@@ -41,6 +41,12 @@ func TestOwnersRoundTrip(t *testing.T) {
 			{Node: 1, Runs: []owner.Run{run(1, 1, 1)}},
 			{Node: 2, Err: errors.New("did not answer")},
 		}, 5, 4096, 1, members),
+		{Pages: 8, PageSize: 4096, Nodes: 3, Self: 1, Runs: KernelRuns([]owner.Run{run(0, 0, 0), {First: 1, Last: 1, Owner: 0, ReadCopy: true}}, 4, members, []bool{true, false, false})},
+		Merge([]owner.NodeOwners{
+			{Node: 0, Runs: []owner.Run{run(0, 3, 0)}, ReadCopies: []owner.Run{run(1, 1, 0)}},
+			{Node: 1, ReadCopies: []owner.Run{run(1, 2, 1)}},
+			{Node: 2, ReadCopies: []owner.Run{run(2, 2, 2)}},
+		}, 4, 4096, 1, members),
 	} {
 		var b strings.Builder
 		o.WriteTo(&b)
@@ -77,6 +83,34 @@ func TestMerge(t *testing.T) {
 	}
 }
 
+// TestReadCopiesListed: .cluster-owners names the nodes holding read
+// copies of each run, and the owner map draws how many do.
+func TestReadCopiesListed(t *testing.T) {
+	o := Merge([]owner.NodeOwners{
+		{Node: 0, Runs: []owner.Run{run(0, 3, 0)}, ReadCopies: []owner.Run{run(1, 1, 0)}},
+		{Node: 1, ReadCopies: []owner.Run{run(1, 2, 1)}},
+		{Node: 2, ReadCopies: []owner.Run{run(2, 2, 2)}},
+	}, 4, 4096, 1, members)
+	var b strings.Builder
+	o.WriteTo(&b)
+	want := `# dsmfs cluster owners: pages=4 page_size=4096 nodes=3 answered=3
+0-0 0 a:7070
+1-1 0 a:7070 readers=0,1
+2-2 0 a:7070 readers=1,2
+3-3 0 a:7070
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := DrawMap(&b, o, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(b.String(), "read copies (segment.ro), nodes holding one:\n.22.\n") {
+		t.Fatalf("map:\n%s", b.String())
+	}
+}
+
 func TestParseOwnersRefusesGarbage(t *testing.T) {
 	for _, text := range []string{
 		"",
@@ -84,6 +118,8 @@ func TestParseOwnersRefusesGarbage(t *testing.T) {
 		"# dsmfs owners: pages=4 page_size=4096 nodes=2 self=0\n0-x 0 a\n",
 		"# dsmfs owners: pages=4 page_size=4096 nodes=2 self=0\n3-1 0 a\n",
 		"# dsmfs owners: pages=4 page_size=4096 nodes=2 self=0\n0-3 zero a\n",
+		"# dsmfs owners: pages=4 page_size=4096 nodes=2 self=0\n0-3 0 a sometimes\n",
+		"# dsmfs owners: pages=4 page_size=4096 nodes=2 self=0\n0-3 0 a readers=x\n",
 	} {
 		if _, err := ParseOwners(text); err == nil {
 			t.Errorf("parsed %q", text)
@@ -92,7 +128,7 @@ func TestParseOwnersRefusesGarbage(t *testing.T) {
 }
 
 func TestDrawMap(t *testing.T) {
-	o := Owners{Pages: 4, Runs: []Run{{0, 1, 0, "a:7070", false}, {2, 2, Unclaimed, "", false}, {3, 3, 1, "b:7070", false}}}
+	o := Owners{Pages: 4, Runs: []Run{{First: 0, Last: 1, Node: 0, Address: "a:7070"}, {First: 2, Last: 2, Node: Unclaimed}, {First: 3, Last: 3, Node: 1, Address: "b:7070"}}}
 	var b strings.Builder
 	if err := DrawMap(&b, o, false); err != nil {
 		t.Fatal(err)
@@ -101,7 +137,7 @@ func TestDrawMap(t *testing.T) {
 		t.Fatalf("got\n%s", b.String())
 	}
 	// Many pages: one cell covers several, and mixed cells show "+".
-	o = Owners{Pages: 4096, Runs: []Run{{0, 2, 0, "a", false}, {3, 4095, 1, "b", false}}}
+	o = Owners{Pages: 4096, Runs: []Run{{First: 0, Last: 2, Node: 0, Address: "a"}, {First: 3, Last: 4095, Node: 1, Address: "b"}}}
 	b.Reset()
 	DrawMap(&b, o, false)
 	if lines := strings.Split(b.String(), "\n"); lines[0] != "4096 pages, 4 per cell" || !strings.HasPrefix(lines[1], "+BBB") || len(lines[1]) != mapCols {

@@ -30,6 +30,25 @@
  *                                  N plain increments of this program's own
  *                                  long OFFSET+16+8*SLOT, on a page that the
  *                                  others' slots share (false sharing)
+ *   rewrite PATH OFFSET COUNT ROUNDS
+ *                                  ROUNDS times, one byte of every page
+ *   publish PATH ROUNDS PAGES      message passing to many readers: each
+ *                                  round fills PAGES data pages (after
+ *                                  page 0) with the round, then sets the
+ *                                  flag (page 0) to it
+ *   observe PATH ROUNDS PAGES      its reader: until the flag reaches
+ *                                  ROUNDS, no data page may hold a round
+ *                                  older than the flag it read first
+ *   monotonic PATH OFFSET SLOTS N  share-incr's reader: no slot may go
+ *                                  back; it watches until all reach N
+ *   read-turns PATH ro|rw ME PARTIES N FIRST COUNT
+ *                                  N strict turns (the long at offset 0 of
+ *                                  PATH, segment) among PARTIES programs;
+ *                                  each turn reads COUNT pages from FIRST,
+ *                                  through PATH.ro (ro) or PATH (rw)
+ *
+ * A PATH ending in .ro (segment.ro) is mapped read-only, as programs that
+ * only read map it.
  *
  * With DSMPROG_TIMER_US=T in the environment, a no-op SIGALRM handler
  * (SA_RESTART) runs every T microseconds once the segment is mapped, so
@@ -96,15 +115,12 @@ static uint64_t num(const char *s)
 }
 
 /*
- * map_segment maps path at BASE: `segment` read-write, `segment.ro` (any
- * path ending in .ro) read-only, as programs that only read map it.
+ * map_at maps path at addr, read-only if ro, and returns its size.
  */
-static void map_segment(const char *path)
+static size_t map_at(const char *path, char *addr, int ro)
 {
 	struct stat st;
 	void *p;
-	size_t len = strlen(path);
-	int ro = len > 3 && !strcmp(path + len - 3, ".ro");
 	int fd = open(path, ro ? O_RDONLY : O_RDWR);
 
 	if (fd < 0)
@@ -114,19 +130,30 @@ static void map_segment(const char *path)
 	if (st.st_size <= 0 || st.st_size % PAGE)
 		fail(2, "%s: size %lld is not a positive multiple of %lu",
 		     path, (long long)st.st_size, PAGE);
-	seg_size = st.st_size;
-	p = mmap(BASE, seg_size, ro ? PROT_READ : PROT_READ | PROT_WRITE,
+	p = mmap(addr, st.st_size, ro ? PROT_READ : PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
 	if (p == MAP_FAILED && errno == EEXIST)
 		fail(2, "address range %p-%p is already in use in this process",
-		     BASE, BASE + seg_size);
+		     addr, addr + st.st_size);
 	if (p == MAP_FAILED)
 		fail(2, "mmap %s: %s", path, strerror(errno));
 	/* Kernels before 4.17 treat the flag as a mere hint. */
-	if (p != BASE)
-		fail(2, "mmap placed the segment at %p instead of %p", p, BASE);
+	if (p != addr)
+		fail(2, "mmap placed %s at %p instead of %p", path, p, addr);
 	close(fd); /* the mapping keeps the file open */
-	seg = p;
+	return st.st_size;
+}
+
+/*
+ * map_segment maps path at BASE: `segment` read-write, `segment.ro` (any
+ * path ending in .ro) read-only.
+ */
+static void map_segment(const char *path)
+{
+	size_t len = strlen(path);
+
+	seg_size = map_at(path, BASE, len > 3 && !strcmp(path + len - 3, ".ro"));
+	seg = BASE;
 }
 
 static void on_alarm(int sig) { (void)sig; }
@@ -497,6 +524,33 @@ static int cmd_share_incr(uint64_t off, long slot, uint64_t n, long parties)
 	return 0;
 }
 
+/* monotonic: a reader of share-incr's slots, through segment.ro: no slot
+ * may ever go back, and it watches until every slot reached n. */
+static int cmd_monotonic(uint64_t off, long slots, long n)
+{
+	double deadline = now() + WAIT_SECONDS;
+	long last[64] = {0}, looks = 0;
+
+	need_range(off, 16 + 8 * (uint64_t)slots);
+	if (slots < 1 || slots > 64)
+		fail(2, "monotonic: %ld slots", slots);
+	for (int done = 0; !done; looks++) {
+		done = 1;
+		for (long k = 0; k < slots; k++) {
+			long v = __atomic_load_n((long *)(seg + off + 16) + k, __ATOMIC_ACQUIRE);
+
+			if (v < last[k])
+				fail(1, "slot %ld went back from %ld to %ld", k, last[k], v);
+			last[k] = v;
+			done = done && v == n;
+		}
+		if (now() > deadline)
+			fail(1, "waited %ds for every slot to reach %ld", WAIT_SECONDS, n);
+	}
+	printf("watched %ld slots to %ld in %ld looks\n", slots, n, looks);
+	return 0;
+}
+
 /* Message passing layout, spread over pages of both owners: the payload on
  * pages 1-2, the flag on the second-to-last page, the ack on the last page of
  * the lower half. */
@@ -565,6 +619,97 @@ static int cmd_mp_recv(long rounds)
 	return 0;
 }
 
+/* publish and observe: the flag is the long at offset 0, data page k
+ * (1 <= k <= pages) holds the round in its first and last longs. */
+static long *pub_word(uint64_t page, int last)
+{
+	return (long *)(seg + page * PAGE + (last ? PAGE - sizeof(long) : 0));
+}
+
+static void pub_need(uint64_t pages)
+{
+	if (pages < 1 || (pages + 1) * PAGE > seg_size)
+		fail(2, "%llu data pages do not fit the segment",
+		     (unsigned long long)pages);
+}
+
+static int cmd_publish(long rounds, uint64_t pages)
+{
+	pub_need(pages);
+	for (long r = 1; r <= rounds; r++) {
+		for (uint64_t k = 1; k <= pages; k++) {
+			__atomic_store_n(pub_word(k, 0), r, __ATOMIC_RELAXED);
+			__atomic_store_n(pub_word(k, 1), r, __ATOMIC_RELAXED);
+		}
+		__atomic_store_n(pub_word(0, 0), r, __ATOMIC_RELEASE);
+	}
+	printf("published %ld rounds\n", rounds);
+	return 0;
+}
+
+static int cmd_observe(long rounds, uint64_t pages)
+{
+	double deadline = now() + WAIT_SECONDS;
+	long seen = 0, last = 0;
+
+	pub_need(pages);
+	for (;;) {
+		long f = __atomic_load_n(pub_word(0, 0), __ATOMIC_ACQUIRE);
+
+		if (f < last)
+			fail(1, "the flag went back from %ld to %ld", last, f);
+		seen += f != last;
+		last = f;
+		for (uint64_t k = 1; k <= pages; k++)
+			for (int end = 0; end < 2; end++) {
+				long d = __atomic_load_n(pub_word(k, end), __ATOMIC_ACQUIRE);
+
+				if (d < f)
+					fail(1, "flag %ld, but data page %llu holds round %ld: a stale read",
+					     f, (unsigned long long)k, d);
+			}
+		if (f == rounds)
+			break;
+		if (now() > deadline)
+			fail(1, "waited %ds for the flag to reach %ld, it is %ld",
+			     WAIT_SECONDS, rounds, f);
+	}
+	printf("observed %ld flag values, the last %ld\n", seen, last);
+	return 0;
+}
+
+/* read-turns: the other mapping, for ro, lies just above the segment. */
+static int cmd_read_turns(const char *path, const char *how, long me, long parties,
+			  long n, uint64_t first, uint64_t count)
+{
+	long *turn = (long *)seg;
+	char *data = seg;
+	unsigned long sum = 0;
+	double t0;
+
+	if (first < 1 || first + count > seg_size / PAGE)
+		fail(2, "pages %llu+%llu do not fit the segment",
+		     (unsigned long long)first, (unsigned long long)count);
+	if (!strcmp(how, "ro")) {
+		char ro[4096];
+
+		snprintf(ro, sizeof ro, "%s.ro", path);
+		data = BASE + seg_size;
+		map_at(ro, data, 1);
+	} else if (strcmp(how, "rw")) {
+		fail(2, "read-turns: %s is neither ro nor rw", how);
+	}
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		wait_at_least(turn, i * parties + me, "the turn");
+		for (uint64_t k = first; k < first + count; k++)
+			sum += *(volatile uint8_t *)(data + k * PAGE);
+		__atomic_store_n(turn, i * parties + me + 1, __ATOMIC_RELEASE);
+	}
+	printf("read_turns_seconds=%.6f sum=%lu\n", now() - t0, sum);
+	return 0;
+}
+
 static int cmd_hold(long seconds)
 {
 	unsigned long sum = 0;
@@ -588,7 +733,10 @@ static void usage(void)
 	     "atomic-incr|spin-incr PATH OFFSET N [PARTIES] | mp-init PATH | "
 	     "mp-send|mp-recv PATH ROUNDS | hold PATH SECONDS | "
 	     "turns PATH OFFSET ME PARTIES N | "
-	     "share-incr PATH OFFSET SLOT N [PARTIES]");
+	     "share-incr PATH OFFSET SLOT N [PARTIES] | "
+	     "publish|observe PATH ROUNDS PAGES | "
+	     "monotonic PATH OFFSET SLOTS N | "
+	     "read-turns PATH ro|rw ME PARTIES N FIRST COUNT");
 }
 
 int main(int argc, char **argv)
@@ -646,6 +794,15 @@ int main(int argc, char **argv)
 	if (argc == 7 && !strcmp(cmd, "turns"))
 		return cmd_turns(num(argv[3]), (long)num(argv[4]),
 				 (long)num(argv[5]), (long)num(argv[6]));
+	if (argc == 6 && !strcmp(cmd, "monotonic"))
+		return cmd_monotonic(num(argv[3]), (long)num(argv[4]), (long)num(argv[5]));
+	if (argc == 5 && !strcmp(cmd, "publish"))
+		return cmd_publish((long)num(argv[3]), num(argv[4]));
+	if (argc == 5 && !strcmp(cmd, "observe"))
+		return cmd_observe((long)num(argv[3]), num(argv[4]));
+	if (argc == 9 && !strcmp(cmd, "read-turns"))
+		return cmd_read_turns(argv[2], argv[3], (long)num(argv[4]), (long)num(argv[5]),
+				      (long)num(argv[6]), num(argv[7]), num(argv[8]));
 	if ((argc == 6 || argc == 7) && !strcmp(cmd, "share-incr"))
 		return cmd_share_incr(num(argv[3]), (long)num(argv[4]), num(argv[5]),
 				      argc == 7 ? (long)num(argv[6]) : 2);
