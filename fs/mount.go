@@ -94,7 +94,7 @@ func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
 		UID:          uint32(os.Getuid()),
 		GID:          uint32(os.Getgid()),
 	}
-	raw := &lockReleaser{RawFileSystem: fusefs.NewNodeFS(root, opts), fs: f}
+	raw := &lockReleaser{RawFileSystem: &fixedTree{fusefs.NewNodeFS(root, opts)}, fs: f}
 	server, err := fuse.NewServer(raw, f.cfg.Mountpoint, &opts.MountOptions)
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)

@@ -17,6 +17,7 @@ type specialNode struct {
 
 var (
 	_ = (fusefs.NodeGetattrer)((*specialNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*specialNode)(nil))
 	_ = (fusefs.NodeOpener)((*specialNode)(nil))
 	_ = (fusefs.NodeReader)((*specialNode)(nil))
 )
@@ -28,6 +29,12 @@ func (s *specialNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fu
 	out.Nlink = 1
 	out.SetTimes(nil, &started, &started)
 	return 0
+}
+
+// Setattr refuses truncation: the content is the daemon's to make (fixedTree
+// refuses every other change).
+func (s *specialNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
 }
 
 // Open takes a snapshot, so one reader sees one consistent text, and opens
