@@ -38,6 +38,10 @@ func TestClearErrors(t *testing.T) {
 		{"size and pages", append([]string{"mount", free, "--size", "1M", "--pages", "4"}, peer...), "not both"},
 		{"bad block", append([]string{"mount", free, "--pages", "24", "--block", "16"}, peer...), "--block 16"},
 		{"bad log format", append([]string{"mount", free, "--log-format", "xml"}, peer...), "--log-format"},
+		// Reported at once: a join timeout longer than runProg waits
+		// would kill the run if the port were only found bad by dialing.
+		{"peer port out of range", []string{"mount", free, "--peer", "127.0.0.1:99999", "--join-timeout", "10m"}, `port "99999" is not a number from 1 to 65535`},
+		{"listen port out of range", []string{"mount", free, "--listen", ":70000", "--peer", "127.0.0.1:7070", "--join-timeout", "10m"}, "--listen :70000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runProg(append([]string{bin.dsmfs}, tc.args...)...)
