@@ -143,8 +143,13 @@ func mount(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// Take every port before joining: failing after the join would
-	// leave the peers with a member that vanished.
+	// Take the memory and every port, and mount (see fs.Mount), before
+	// joining: failing after the join would leave the peers with a member
+	// that vanished.
+	store, err := pages.New(npages/block, unit)
+	if err != nil {
+		return err
+	}
 	var metricsListener stdnet.Listener
 	if addr := c.String("metrics-addr"); addr != "" {
 		if metricsListener, err = stdnet.Listen("tcp", addr); err != nil {
@@ -155,6 +160,16 @@ func mount(c *cli.Context) error {
 	listener, err := stdnet.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("cannot accept peers: %w", err)
+	}
+	if err := fsys.Mount(); err != nil {
+		listener.Close()
+		return err
+	}
+	abandon := func(err error) error {
+		if uerr := fsys.Unmount(); uerr != nil {
+			log.Error("unmount", "err", uerr)
+		}
+		return err
 	}
 	log.Info("joining", "self", self, "members", members, "pages", npages)
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
@@ -169,14 +184,10 @@ func mount(c *cli.Context) error {
 	})
 	if err != nil {
 		listener.Close()
-		return err
+		return abandon(err)
 	}
 	defer transport.Close()
 
-	store, err := pages.New(npages/block, unit)
-	if err != nil {
-		return err
-	}
 	live := transport.Rejoined()
 	node := owner.NewNode(owner.NodeConfig{
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Replicas: replicas, Rejoin: live != nil, Live: live},
@@ -189,9 +200,7 @@ func mount(c *cli.Context) error {
 	}, transport, store, pages.NewCopies(unit), fsys)
 	lockService := locks.New(locks.Config{Self: selfID, Timeout: timeout, Logger: log}, transport)
 	node.Register(lockService, locks.Types...)
-	if err := fsys.Mount(node, lockService); err != nil {
-		return err
-	}
+	fsys.Serve(node, lockService)
 	fenced := make(chan error, 2)
 	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Live: node.Live, CanRejoin: node.CanRejoin, Fenced: func(paused time.Duration) {
 		fenced <- fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
