@@ -16,13 +16,13 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/dsmfs/dsmfs/fs"
+	"github.com/dsmfs/dsmfs/fs/cmdline"
 	"github.com/dsmfs/dsmfs/fs/report"
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
@@ -39,6 +39,9 @@ func main() {
 		Name:                 "dsmfs",
 		Usage:                "distributed shared memory as a file to mmap",
 		EnableBashCompletion: true,
+		Suggest:              true,
+		OnUsageError:         cmdline.OnUsageError,
+		Action:               cmdline.CommandNotFound,
 		Commands: []*cli.Command{
 			mountCommand(),
 			ownersCommand(),
@@ -49,9 +52,12 @@ func main() {
 			dsmbench.FloorFSCommand(),
 		},
 	}
-	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = cmdline.OnUsageError
+	}
+	if err := app.Run(cmdline.FlagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "dsmfs:", err)
-		os.Exit(1)
+		os.Exit(cmdline.ExitCode(err))
 	}
 }
 
@@ -97,8 +103,8 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 
 // mount is `dsmfs mount`.
 func mount(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("mount needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
 	}
 	mountpoint := c.Args().First()
 	log, err := newLogger(c.String("log-level"), c.String("log-format"))
@@ -304,8 +310,8 @@ Examples:
 
 // owners is `dsmfs owners`.
 func owners(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("owners needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
 	}
 	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), c.Bool("map"))
 }
@@ -378,10 +384,11 @@ a table.
 
 Examples:
    dsmfs stats /mnt/dsm
-   dsmfs stats /mnt/dsm --watch          refresh every second
+   dsmfs stats /mnt/dsm --watch          every second, with rates per second
    dsmfs stats /mnt/dsm --watch 200ms`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "watch", Usage: "refresh every `INTERVAL` until interrupted"},
+			&cli.GenericFlag{Name: "watch", Value: &cmdline.OptionalDuration{Default: time.Second},
+				Usage: "sample every `INTERVAL` (1s if none given) until interrupted, with rates per second"},
 		},
 		Action: stats,
 	}
@@ -389,12 +396,12 @@ Examples:
 
 // stats is `dsmfs stats`.
 func stats(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("stats needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Duration("watch"))
+	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Generic("watch").(*cmdline.OptionalDuration).Value)
 }
 
 // segmentPages reads --size or --pages.
@@ -428,48 +435,4 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
-}
-
-// flagsFirst moves a command's positional arguments after its flags, so that
-// `dsmfs mount /mnt/dsm --peer host` works: urfave/cli stops reading flags
-// at the first positional argument.
-func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 || args[len(args)-1] == "--generate-bash-completion" {
-		return args // completion wants its flag last
-	}
-	cmd := app.Command(args[1])
-	if cmd == nil || cmd.SkipFlagParsing {
-		return args
-	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		tv, ok := f.(interface{ TakesValue() bool })
-		for _, name := range f.Names() {
-			takesValue[name] = ok && tv.TakesValue()
-		}
-	}
-	var flags, positional []string
-	rest := args[2:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		switch {
-		case a == "--":
-			positional = append(positional, rest[i+1:]...)
-			i = len(rest)
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
-				i++
-				flags = append(flags, rest[i])
-			}
-		default:
-			positional = append(positional, a)
-		}
-	}
-	out := append(slices.Clone(args[:2]), flags...)
-	if len(positional) > 0 {
-		out = append(append(out, "--"), positional...)
-	}
-	return out
 }

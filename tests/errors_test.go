@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,5 +54,26 @@ func TestClearErrors(t *testing.T) {
 				t.Fatal("something was mounted")
 			}
 		})
+	}
+}
+
+// TestUsageErrors: a command line that does not parse gets one line, with
+// a guess at what was meant, and exit status 2, not the whole help.
+func TestUsageErrors(t *testing.T) {
+	requireE2E(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mount", "/mnt/dsm", "--lisen", ":7070"}, "did you mean --listen?"},
+		{[]string{"moutn", "/mnt/dsm"}, `did you mean "mount"?`},
+		{[]string{"stats"}, "stats needs one MOUNTPOINT"},
+	} {
+		cmd := exec.Command(bin.dsmfs, tc.args...)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("dsmfs %s: got %v and\n%s\nwant exit status 2 and one line saying %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
 	}
 }

@@ -1,13 +1,18 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dsmfs/dsmfs/fs/report"
 )
@@ -82,5 +87,60 @@ func TestStatsAndMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestStatsWatch runs the help's own example, `dsmfs stats MNT --watch`,
+// into a pipe: it samples every second, shows rates per second from the
+// second sample on, writes no terminal escape codes, and ends cleanly on
+// SIGINT.
+func TestStatsWatch(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 1})
+	cmd := exec.Command(bin.dsmfs, "stats", c.nodes[0].mnt, "--watch")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var out strings.Builder
+	samples, rated := 0, false
+	for samples < 2 || !rated {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("dsmfs stats --watch ended: %v\n%s%s", cmd.Wait(), out.String(), stderr.String())
+			}
+			out.WriteString(line + "\n")
+			if strings.HasPrefix(line, "--- ") {
+				samples++
+			}
+			rated = rated || samples == 2 && regexp.MustCompile(`^local accesses +\d+ +\d+\.\d$`).MatchString(line)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no second sample with rates after 20s:\n%s%s", out.String(), stderr.String())
+		}
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("escape codes written into a pipe:\n%q", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("dsmfs stats --watch after SIGINT: %v\n%s", err, stderr.String())
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -139,5 +141,30 @@ func TestCollector(t *testing.T) {
 dsmfs_remote_faults_total 7
 `), "dsmfs_remote_faults_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPrintRates: the watch view shows totals, and rates per second once
+// there is an earlier sample, for the node and for each peer.
+func TestPrintRates(t *testing.T) {
+	prev := Stats{Node: 0, Address: "a:7070", RemoteFaults: 10, PagesIn: 4, Peers: []PeerStats{{Node: 1, Address: "b:7070", PagesIn: 4}}}
+	cur := prev
+	cur.RemoteFaults, cur.PagesIn, cur.Peers = 30, 8, []PeerStats{{Node: 1, Address: "b:7070", PagesIn: 8}}
+	var b strings.Builder
+	if err := cur.PrintRates(&b, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^remote faults +30 +-$`).MatchString(b.String()) {
+		t.Errorf("first sample, want a total and no rate:\n%s", b.String())
+	}
+	b.Reset()
+	cur.PrintRates(&b, &prev, 2*time.Second)
+	for _, want := range []string{`(?m)^remote faults +30 +10\.0$`, `(?m)^blocks in +8 +2\.0$`, `(?m)^peer 1 b:7070 blocks in +8 +2\.0$`, `total +per second`} {
+		if !regexp.MustCompile(want).MatchString(b.String()) {
+			t.Errorf("the watch view lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("escape codes in the view:\n%q", b.String())
 	}
 }
