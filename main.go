@@ -299,9 +299,11 @@ answer is named in a comment line.
 Examples:
    dsmfs owners /mnt/dsm            merged runs from every node
    dsmfs owners /mnt/dsm --map      one-screen picture, a letter per owner
-   dsmfs owners /mnt/dsm --local    this node's own view (same as cat .owners)`,
+   dsmfs owners /mnt/dsm --local    this node's own view (same as cat .owners)
+   dsmfs owners /mnt/dsm --summary  per node: pages owned, in how many runs`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "map", Usage: "draw the segment as cells lettered (and coloured on a terminal) by owner"},
+			&cli.BoolFlag{Name: "summary", Usage: "per node, the pages it owns and in how many runs"},
 			&cli.BoolFlag{Name: "local", Usage: "only this node's view, without asking the others"},
 		},
 		Action: owners,
@@ -313,7 +315,16 @@ func owners(c *cli.Context) error {
 	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
 		return err
 	}
-	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), c.Bool("map"))
+	how := report.OwnersText
+	switch {
+	case c.Bool("map") && c.Bool("summary"):
+		return &cmdline.UsageError{Msg: "give --map or --summary, not both"}
+	case c.Bool("map"):
+		how = report.OwnersMap
+	case c.Bool("summary"):
+		how = report.OwnersSummary
+	}
+	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), how)
 }
 
 func benchCommand() *cli.Command {

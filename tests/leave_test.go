@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -92,5 +94,26 @@ func TestLeaveKeepsOwnersWhole(t *testing.T) {
 		if o := c.readOwners(i); len(o.runs) > 4 {
 			t.Errorf("after node 1 left, node %d's .owners lists %d runs, want at most 4", i, len(o.runs))
 		}
+	}
+	// `dsmfs owners --summary` adds them up per node.
+	summary := mustRun(t, bin.dsmfs, "owners", c.nodes[2].mnt, "--summary")
+	total := 0
+	for _, line := range strings.Split(strings.TrimSpace(summary), "\n")[1:] {
+		var node string
+		var addr string
+		var pages, runs int
+		if _, err := fmt.Sscanf(line, "%s %s %d %d", &node, &addr, &pages, &runs); err != nil {
+			if _, err := fmt.Sscanf(line, "all %d %d", &pages, &runs); err != nil || pages != c.pages || runs != len(co.runs) {
+				t.Errorf("summary line %q: want node, address, pages, runs, or all %d %d", line, c.pages, len(co.runs))
+			}
+			continue
+		}
+		if node != "0" && node != "2" || runs > 2 {
+			t.Errorf("summary line %q: want node 0 or 2 in at most 2 runs", line)
+		}
+		total += pages
+	}
+	if total != c.pages {
+		t.Errorf("the summary's nodes own %d pages, want %d:\n%s", total, c.pages, summary)
 	}
 }

@@ -11,9 +11,9 @@ import (
 
 // UsageError is a command line that does not parse: one line saying what
 // is wrong, and a hint where to look, in place of urfave/cli's whole help.
-type UsageError struct{ msg string }
+type UsageError struct{ Msg string }
 
-func (e *UsageError) Error() string { return e.msg }
+func (e *UsageError) Error() string { return e.Msg }
 
 // ExitCode is 2 for a usage error, as for most Unix commands, and 1 for
 // any other failure.
@@ -38,7 +38,7 @@ func OnUsageError(c *cli.Context, err error, _ bool) error {
 	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
 		msg += suggest(c.Command.Flags, name, func(f string) string { return "--" + f })
 	}
-	return &UsageError{fmt.Sprintf("%s (%s --help lists the flags)", msg, c.Command.HelpName)}
+	return &UsageError{Msg: fmt.Sprintf("%s (%s --help lists the flags)", msg, c.Command.HelpName)}
 }
 
 // CommandNotFound is the root's Action: the first argument names no
@@ -54,7 +54,7 @@ func CommandNotFound(c *cli.Context) error {
 			msg += "; " + strings.ToLower(s[:1]) + s[1:]
 		}
 	}
-	return &UsageError{msg + " (dsmfs help lists the commands)"}
+	return &UsageError{Msg: msg + " (dsmfs help lists the commands)"}
 }
 
 // NeedArgs checks that a command got want positional arguments.
@@ -62,7 +62,7 @@ func NeedArgs(c *cli.Context, want int, what string) error {
 	if c.NArg() == want {
 		return nil
 	}
-	return &UsageError{fmt.Sprintf("%s needs %s, got %d arguments (%s --help)", c.Command.Name, what, c.NArg(), c.Command.HelpName)}
+	return &UsageError{Msg: fmt.Sprintf("%s needs %s, got %d arguments (%s --help)", c.Command.Name, what, c.NArg(), c.Command.HelpName)}
 }
 
 // suggest is "; did you mean X?" for the flag closest to name, spelt by

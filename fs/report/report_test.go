@@ -168,3 +168,20 @@ func TestPrintRates(t *testing.T) {
 		t.Errorf("escape codes in the view:\n%q", b.String())
 	}
 }
+
+func TestSummary(t *testing.T) {
+	o := Owners{Pages: 10, Runs: []Run{{0, 1, 0, "a", false}, {2, 2, Unclaimed, "", false}, {3, 5, 1, "b", false}, {6, 9, 0, "a", false}}}
+	want := []Share{{0, "a", 6, 2}, {1, "b", 3, 1}, {Unclaimed, "unclaimed", 1, 1}}
+	if got := o.Summary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	var b strings.Builder
+	if err := WriteSummary(&b, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"node  address    pages  runs\n", "0     a          6      2\n", "?     unclaimed  1      1\n", "all              10     4\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -10,10 +10,17 @@ import (
 	"time"
 )
 
+// How ShowOwners shows the owners.
+const (
+	OwnersText    = iota // the runs, as the special file has them
+	OwnersMap            // DrawMap's picture
+	OwnersSummary        // WriteSummary's table
+)
+
 // ShowOwners prints the owners of a mount's segment: every node's answer
 // merged (`.cluster-owners`), or this node's own view (`.owners`) if local;
-// as text, or as DrawMap's picture if drawMap.
-func ShowOwners(w io.Writer, mountpoint string, local, drawMap bool) error {
+// shown as how says.
+func ShowOwners(w io.Writer, mountpoint string, local bool, how int) error {
 	file := ".cluster-owners"
 	if local {
 		file = ".owners"
@@ -22,13 +29,16 @@ func ShowOwners(w io.Writer, mountpoint string, local, drawMap bool) error {
 	if err != nil {
 		return fmt.Errorf("is %s a dsmfs mount? %w", mountpoint, err)
 	}
-	if !drawMap {
+	if how == OwnersText {
 		_, err := w.Write(text)
 		return err
 	}
 	o, err := ParseOwners(string(text))
 	if err != nil {
 		return err
+	}
+	if how == OwnersSummary {
+		return WriteSummary(w, o)
 	}
 	return DrawMap(w, o, IsTerminal(w))
 }
