@@ -39,6 +39,7 @@ func main() {
 		Name:                 "dsmfs",
 		Usage:                "distributed shared memory as a file to mmap",
 		EnableBashCompletion: true,
+		Version:              report.ReadBuild().String(),
 		Suggest:              true,
 		OnUsageError:         cmdline.OnUsageError,
 		Action:               cmdline.CommandNotFound,
@@ -46,12 +47,14 @@ func main() {
 			mountCommand(),
 			ownersCommand(),
 			statsCommand(),
+			versionCommand(),
 			completionCommand(),
 			benchCommand(),
 			dsmbench.WorkerCommand(),
 			dsmbench.FloorFSCommand(),
 		},
 	}
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, c.App.Version) }
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = cmdline.OnUsageError
 	}
@@ -362,6 +365,17 @@ func bench(c *cli.Context) error {
 		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
 		JSON: c.Bool("json"), Binary: self,
 	}, os.Stdout, os.Stderr)
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, the VCS revision and the Go release dsmfs was built with",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintln(c.App.Writer, c.App.Version)
+			return err
+		},
+	}
 }
 
 func completionCommand() *cli.Command {

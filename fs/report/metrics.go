@@ -59,12 +59,15 @@ var (
 	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
 	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
 	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+	buildDesc    = prometheus.NewDesc("dsmfs_build_info", "Always 1: the version of dsmfs running, the VCS revision it was built from, and the Go release that built it.", []string{"version", "revision", "goversion"}, nil)
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
+	b := ReadBuild()
+	ch <- prometheus.MustNewConstMetric(buildDesc, prometheus.GaugeValue, 1, b.Version, b.Revision, b.GoVersion)
 	for _, m := range counters {
 		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(st)))
 	}

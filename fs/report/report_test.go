@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func TestCollector(t *testing.T) {
 	st := owner.Stats{RemoteFaults: 7, PagesIn: []uint64{0, 5, 1}, PagesOut: []uint64{0, 2, 0},
 		FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1)}
 	c := NewCollector(Node{Self: 0, Members: members}, func() owner.Stats { return st })
-	want := fmt.Sprintf("%d", len(counters)+2*2+1) // counters, two per peer, the histogram
+	want := fmt.Sprintf("%d", len(counters)+2*2+2) // counters, two per peer, the histogram, build info
 	if got := testutil.CollectAndCount(c); fmt.Sprint(got) != want {
 		t.Fatalf("%d metrics, want %s", got, want)
 	}
@@ -183,5 +184,20 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the summary lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestBuild(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/dsmfs/dsmfs", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123abc"}, {Key: "vcs.time", Value: "2026-12-03T16:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	b := buildOf(info)
+	if want := (Build{Version: "v1.2.3", Revision: "0123abc", Time: "2026-12-03T16:00:00Z", Modified: true, GoVersion: "go1.26.8"}); b != want {
+		t.Fatalf("got %+v, want %+v", b, want)
+	}
+	if s := b.String(); !strings.HasPrefix(s, "dsmfs v1.2.3 (revision 0123abc, 2026-12-03T16:00:00Z, modified) go1.26.8 ") {
+		t.Errorf("got %q", s)
+	}
+	if s := buildOf(&debug.BuildInfo{GoVersion: "go1.26.8"}).String(); !strings.HasPrefix(s, "dsmfs (devel) (revision unknown) go1.26.8") {
+		t.Errorf("without VCS information: %q", s)
 	}
 }
