@@ -160,6 +160,7 @@ func mount(c *cli.Context) error {
 		return err
 	}
 	var metricsListener stdnet.Listener
+	health := &report.Health{}
 	if addr := c.String("metrics-addr"); addr != "" {
 		if metricsListener, err = stdnet.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
@@ -222,7 +223,8 @@ func mount(c *cli.Context) error {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
 	if metricsListener != nil {
-		report.ServeMetrics(metricsListener, report.NewCollector(report.Node{Self: selfID, Members: members}, node.Stats))
+		collector := report.NewCollector(report.Node{Self: selfID, Members: members, Block: block}, node.Stats)
+		report.ServeMetrics(metricsListener, collector, health)
 		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
@@ -232,6 +234,7 @@ func mount(c *cli.Context) error {
 	select {
 	case <-ctx.Done():
 		stop() // a second Ctrl-C quits at once, without handing pages on
+		health.Down("leaving the cluster")
 		node.Stop(c.Duration("leave-timeout"))
 		log.Info("unmounting", "mountpoint", mountpoint)
 		if err := fsys.Unmount(); err != nil {
@@ -239,12 +242,14 @@ func mount(c *cli.Context) error {
 		}
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
+		health.Down("unmounted, leaving the cluster")
 		node.Stop(c.Duration("leave-timeout"))
 	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
 		// its pages must not be served again. Take them from the local
 		// programs, fail what waits, and go.
 		log.Error("fencing this node", "err", err)
+		health.Down("fenced: " + err.Error())
 		node.Fence()
 		if err := fsys.Unmount(); err != nil {
 			log.Error("unmount", "err", err)

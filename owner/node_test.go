@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -316,6 +317,16 @@ func TestStatsCountMigrations(t *testing.T) {
 	}
 	if giver.PagesOut[1] != 1 || giver.Invalidations != 1 || giver.BytesOut != pageSize {
 		t.Errorf("giver: %+v", giver)
+	}
+	if taker.Owned != 3 || giver.Owned != 1 {
+		t.Errorf("owned: taker %d, giver %d; want 3 and 1", taker.Owned, giver.Owned)
+	}
+	if want := []owner.PeerState{owner.PeerUp, owner.PeerUp}; !slices.Equal(taker.Peers, want) {
+		t.Errorf("taker's peers %v, want %v", taker.Peers, want)
+	}
+	c.nodes[0].PeerLost(1)
+	if st := c.nodes[0].Stats(); st.Peers[1] != owner.PeerDead || st.Peers[1].String() != "dead" {
+		t.Errorf("after losing node 1, node 0 says it is %v", st.Peers[1])
 	}
 }
 

@@ -3,12 +3,14 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,10 +85,35 @@ func TestStatsAndMetrics(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"dsmfs_remote_faults_total 5", "dsmfs_fault_latency_seconds_count 5", `dsmfs_pages_in_total{peer="` + c.nodes[0].name + `"} 5`} {
+	for _, want := range []string{
+		"dsmfs_remote_faults_total 5", "dsmfs_fault_latency_seconds_count 5",
+		`dsmfs_received_blocks_total{peer="` + c.nodes[0].name + `"} 5`, "dsmfs_received_bytes_total 20480",
+		fmt.Sprintf("dsmfs_owned_pages %d", c.pages/2+moved), "dsmfs_copies_kept_blocks 0",
+		`dsmfs_peer_up{peer="` + c.nodes[0].name + `",state="up"} 1`,
+		`dsmfs_build_info{goversion="` + runtime.Version() + `"`,
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	resp, err = http.Get("http://" + metricsAddrs[1] + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(health) != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok", resp.StatusCode, health)
+	}
+
+	// .stats says who the node is, what it owns and how its peer is.
+	if taker.PagesOwned != c.pages/2+moved || taker.Version == "" || taker.UptimeSeconds <= 0 || taker.Peers[0].State != "up" {
+		t.Errorf("taker's .stats: pages owned %d, version %q, uptime %v, peer %+v", taker.PagesOwned, taker.Version, taker.UptimeSeconds, taker.Peers[0])
+	}
+	c.nodes[0].stop(syscall.SIGTERM)
+	if st := c.stats(1); st.Peers[0].State != "left" || st.PagesOwned != c.pages {
+		t.Errorf("after node 0 left, node 1's .stats: pages owned %d, peer %+v", st.PagesOwned, st.Peers[0])
 	}
 }
 

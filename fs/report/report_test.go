@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"runtime/debug"
@@ -132,25 +133,56 @@ func TestStatsTable(t *testing.T) {
 func TestCollector(t *testing.T) {
 	st := owner.Stats{RemoteFaults: 7, PagesIn: []uint64{0, 5, 1}, PagesOut: []uint64{0, 2, 0},
 		FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1)}
-	c := NewCollector(Node{Self: 0, Members: members}, func() owner.Stats { return st })
-	want := fmt.Sprintf("%d", len(counters)+2*2+2) // counters, two per peer, the histogram, build info
+	c := NewCollector(Node{Self: 0, Members: members, Block: 4}, func() owner.Stats { return st })
+	st.Owned, st.Copies, st.Peers = 3, 2, []owner.PeerState{owner.PeerUp, owner.PeerUp, owner.PeerDead}
+	want := fmt.Sprintf("%d", len(counters)+2*3+4) // counters, three per peer, owned, copies, the histogram, build info
 	if got := testutil.CollectAndCount(c); fmt.Sprint(got) != want {
 		t.Fatalf("%d metrics, want %s", got, want)
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(`# HELP dsmfs_remote_faults_total Accesses that waited for a page owned elsewhere.
 # TYPE dsmfs_remote_faults_total counter
 dsmfs_remote_faults_total 7
-`), "dsmfs_remote_faults_total"); err != nil {
+# HELP dsmfs_owned_pages Kernel pages of the segment this node owns.
+# TYPE dsmfs_owned_pages gauge
+dsmfs_owned_pages 12
+# HELP dsmfs_peer_up 1 while this node counts the peer a live member, 0 once it left or was lost.
+# TYPE dsmfs_peer_up gauge
+dsmfs_peer_up{peer="b:7070",state="up"} 1
+dsmfs_peer_up{peer="c:7070",state="dead"} 0
+`), "dsmfs_remote_faults_total", "dsmfs_owned_pages", "dsmfs_peer_up"); err != nil {
 		t.Fatal(err)
+	}
+	// Every name ends in its unit, or _total for a count.
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	var h Health
+	for _, tc := range []struct {
+		down string
+		code int
+		body string
+	}{{"", 200, "ok\n"}, {"leaving the cluster", 503, "leaving the cluster\n"}, {"fenced", 503, "leaving the cluster\n"}} {
+		if tc.down != "" {
+			h.Down(tc.down)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		if w.Code != tc.code || w.Body.String() != tc.body {
+			t.Errorf("after Down(%q): %d %q, want %d %q", tc.down, w.Code, w.Body.String(), tc.code, tc.body)
+		}
 	}
 }
 
 // TestPrintRates: the watch view shows totals, and rates per second once
 // there is an earlier sample, for the node and for each peer.
 func TestPrintRates(t *testing.T) {
-	prev := Stats{Node: 0, Address: "a:7070", RemoteFaults: 10, PagesIn: 4, Peers: []PeerStats{{Node: 1, Address: "b:7070", PagesIn: 4}}}
+	prev := Stats{Node: 0, Address: "a:7070", RemoteFaults: 10, PagesIn: 4, Peers: []PeerStats{{Node: 1, Address: "b:7070", State: "up", PagesIn: 4}}}
 	cur := prev
-	cur.RemoteFaults, cur.PagesIn, cur.Peers = 30, 8, []PeerStats{{Node: 1, Address: "b:7070", PagesIn: 8}}
+	cur.RemoteFaults, cur.PagesIn, cur.Peers = 30, 8, []PeerStats{{Node: 1, Address: "b:7070", State: "up", PagesIn: 8}}
 	var b strings.Builder
 	if err := cur.PrintRates(&b, nil, 0); err != nil {
 		t.Fatal(err)
@@ -160,7 +192,7 @@ func TestPrintRates(t *testing.T) {
 	}
 	b.Reset()
 	cur.PrintRates(&b, &prev, 2*time.Second)
-	for _, want := range []string{`(?m)^remote faults +30 +10\.0$`, `(?m)^blocks in +8 +2\.0$`, `(?m)^peer 1 b:7070 blocks in +8 +2\.0$`, `total +per second`} {
+	for _, want := range []string{`(?m)^remote faults +30 +10\.0$`, `(?m)^blocks in +8 +2\.0$`, `(?m)^peer 1 b:7070 \(up\) blocks in +8 +2\.0$`, `total +per second`} {
 		if !regexp.MustCompile(want).MatchString(b.String()) {
 			t.Errorf("the watch view lacks %q:\n%s", want, b.String())
 		}

@@ -63,7 +63,7 @@ func (cur Stats) PrintRates(w io.Writer, prev *Stats, elapsed time.Duration) err
 				}
 			}
 		}
-		peer := fmt.Sprintf("peer %d %s", p.Node, p.Address)
+		peer := fmt.Sprintf("peer %d %s (%s)", p.Node, p.Address, p.State)
 		rows = append(rows, row{name: peer + " blocks in", total: p.PagesIn, before: was.PagesIn},
 			row{name: peer + " blocks out", total: p.PagesOut, before: was.PagesOut})
 	}
@@ -72,7 +72,7 @@ func (cur Stats) PrintRates(w io.Writer, prev *Stats, elapsed time.Duration) err
 		width = max(width, len(r.name))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "node %d %s, pages %d, block %d\n", cur.Node, cur.Address, cur.Pages, cur.Block)
+	fmt.Fprintf(&b, "node %d %s, pages %d, block %d, owns %d pages\n", cur.Node, cur.Address, cur.Pages, cur.Block, cur.PagesOwned)
 	fmt.Fprintf(&b, "%-*s %14s %12s\n", width, "", "total", "per second")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%-*s %14d %12s\n", width, r.name, r.total, perSecond(r.total, r.before))
