@@ -2,6 +2,7 @@ package net
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	stdnet "net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +35,10 @@ type Config struct {
 	PeerTimeout time.Duration
 	// JoinTimeout bounds how long Join waits for all peers.
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// Progress is how often a Join still waiting says for whom (5s if
+	// zero).
+	Progress time.Duration
+	Logger   *slog.Logger
 }
 
 // handshakeTimeout bounds one handshake, so a silent or slow stranger on
@@ -120,8 +125,19 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 		}
 	}
 	failures := map[owner.NodeID]error{}
+	progress := time.NewTicker(cmp.Or(cfg.Progress, 5*time.Second))
+	defer progress.Stop()
+	started := time.Now()
 	for pending := len(t.conns) - 1; pending > 0 && !t.connected(want); pending-- {
-		r := <-joined
+		var r joinResult
+		for got := false; !got; {
+			select {
+			case r = <-joined:
+				got = true
+			case <-progress.C:
+				t.log.Info("waiting for "+strings.Join(t.missing(want), ", "), "waited", time.Since(started).Round(time.Second), "join_timeout", cfg.JoinTimeout)
+			}
+		}
 		var mismatch *MismatchError
 		switch {
 		case errors.As(r.err, &mismatch):
@@ -151,6 +167,17 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// missing names the peers in want not connected yet.
+func (t *TCP) missing(want map[owner.NodeID]bool) []string {
+	var names []string
+	for id := range t.conns {
+		if want[owner.NodeID(id)] && t.conns[id].Load() == nil {
+			names = append(names, t.cfg.Hello.Members[id])
+		}
+	}
+	return names
 }
 
 type joinResult struct {

@@ -1,6 +1,7 @@
 package owner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,8 @@ func (n *Node) Leave(ctx context.Context) error {
 	rd := n.readyLocked(nil)
 	n.mu.Unlock()
 	n.run(rd)
+	progress := cmp.Or(n.cfg.Progress, 2*time.Second)
+	said := time.Now()
 	for round := 0; ; round++ {
 		n.mu.Lock()
 		held := n.m.Held()
@@ -53,6 +56,10 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.run(rd)
 		if drained {
 			break
+		}
+		if time.Since(said) >= progress {
+			said = time.Now()
+			n.log.Info("leaving: pages left to hand on", "pages", held, "survivors", survivors)
 		}
 		if survivors == 0 {
 			return fmt.Errorf("%w to take the %d pages held here", ErrNoSurvivors, held)
