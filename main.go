@@ -9,9 +9,7 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"log/slog"
 	stdnet "net"
 	"os"
 	"os/signal"
@@ -24,6 +22,7 @@ import (
 	"github.com/dsmfs/dsmfs/fs"
 	"github.com/dsmfs/dsmfs/fs/cmdline"
 	"github.com/dsmfs/dsmfs/fs/report"
+	"github.com/dsmfs/dsmfs/fs/service"
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
 	"github.com/dsmfs/dsmfs/owner/locks"
@@ -60,6 +59,7 @@ func main() {
 	}
 	if err := app.Run(cmdline.FlagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "dsmfs:", err)
+		service.Notify(service.Failure(err))
 		os.Exit(cmdline.ExitCode(err))
 	}
 }
@@ -99,6 +99,8 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+			&cli.StringFlag{Name: "log-file", Usage: "append the log to `PATH` instead of stderr (with --daemon: instead of syslog)"},
+			&cli.BoolFlag{Name: "daemon", Aliases: []string{"d"}, Usage: "run in the background; return once mounted and joined, or fail saying why"},
 		},
 		Action: mount,
 	}
@@ -109,12 +111,15 @@ func mount(c *cli.Context) error {
 	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
 		return err
 	}
+	if c.Bool("daemon") && !service.InBackground() {
+		return service.Background(os.Args[1:], c.String("log-file"))
+	}
 	mountpoint := c.Args().First()
-	log, err := newLogger(c.String("log-level"), c.String("log-format"))
+	log, err := service.Logger(c.String("log-level"), c.String("log-format"), c.String("log-file"))
 	if err != nil {
 		return err
 	}
-	npages, err := segmentPages(c)
+	npages, err := fs.SegmentPages(c.String("size"), c.Int("pages"), c.IsSet("size"), c.IsSet("pages"))
 	if err != nil {
 		return err
 	}
@@ -137,7 +142,8 @@ func mount(c *cli.Context) error {
 	}
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
-	replicas, timeout, err := replicaSettings(c, len(members))
+	replicas, timeout := c.Int("replicas"), c.Duration("timeout")
+	timeout, err = owner.ReplicaTimeout(replicas, len(members), timeout, c.Duration("peer-timeout"), c.IsSet("timeout"))
 	if err != nil {
 		return err
 	}
@@ -181,7 +187,8 @@ func mount(c *cli.Context) error {
 		}
 		return err
 	}
-	log.Info("joining", "self", self, "members", members, "pages", npages)
+	log.Info("joining", "self", self, "members", members, "pages", npages, "pid", os.Getpid())
+	service.Notify(service.Status("mounted at " + mountpoint + ", joining the cluster"))
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
 		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
@@ -228,6 +235,7 @@ func mount(c *cli.Context) error {
 		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
+	service.Notify("READY=1\n" + service.Status("mounted at "+mountpoint+", joined the cluster"))
 
 	unmounted := make(chan struct{})
 	go func() { fsys.Wait(); close(unmounted) }()
@@ -235,6 +243,7 @@ func mount(c *cli.Context) error {
 	case <-ctx.Done():
 		stop() // a second Ctrl-C quits at once, without handing pages on
 		health.Down("leaving the cluster")
+		service.Notify("STOPPING=1\n" + service.Status("leaving the cluster"))
 		node.Stop(c.Duration("leave-timeout"))
 		log.Info("unmounting", "mountpoint", mountpoint)
 		if err := fsys.Unmount(); err != nil {
@@ -243,6 +252,7 @@ func mount(c *cli.Context) error {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
 		health.Down("unmounted, leaving the cluster")
+		service.Notify("STOPPING=1\n" + service.Status("unmounted, leaving the cluster"))
 		node.Stop(c.Duration("leave-timeout"))
 	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
@@ -257,30 +267,6 @@ func mount(c *cli.Context) error {
 		return err
 	}
 	return nil
-}
-
-// replicaSettings checks --replicas against the cluster and gives the fault
-// timeout: with copies, a fault on a dead node's page waits for its
-// recovery, which takes up to two peer timeouts.
-func replicaSettings(c *cli.Context, nodes int) (replicas int, timeout time.Duration, err error) {
-	replicas, timeout = c.Int("replicas"), c.Duration("timeout")
-	peerTimeout := c.Duration("peer-timeout")
-	switch {
-	case replicas == 0:
-		return 0, timeout, nil
-	case replicas < 0 || replicas > nodes-1:
-		return 0, 0, fmt.Errorf("--replicas %d: want 0 to %d, the number of other nodes", replicas, nodes-1)
-	case peerTimeout == 0:
-		return 0, 0, errors.New("--replicas needs --peer-timeout: without it a dead node is never noticed")
-	}
-	least := 2*peerTimeout + 5*time.Second
-	if !c.IsSet("timeout") {
-		return replicas, max(timeout, least), nil
-	}
-	if timeout < least {
-		return 0, 0, fmt.Errorf("--timeout %v is too short with --replicas: a fault on a dead node's page waits for recovery, up to 2 x --peer-timeout; use at least %v", timeout, least)
-	}
-	return replicas, timeout, nil
 }
 
 // keepQuorum fences this node when it cannot hear a quorum of the cluster
@@ -432,37 +418,4 @@ func stats(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Generic("watch").(*cmdline.OptionalDuration).Value)
-}
-
-// segmentPages reads --size or --pages.
-func segmentPages(c *cli.Context) (int, error) {
-	if c.IsSet("pages") {
-		if c.IsSet("size") {
-			return 0, errors.New("give --size or --pages, not both")
-		}
-		if n := c.Int("pages"); n <= 0 {
-			return 0, fmt.Errorf("--pages %d: need at least one page", n)
-		}
-		return c.Int("pages"), nil
-	}
-	size, err := fs.ParseSize(c.String("size"))
-	if err != nil {
-		return 0, fmt.Errorf("--size: %w", err)
-	}
-	return int(size / fs.PageSize), nil
-}
-
-func newLogger(level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
