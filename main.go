@@ -101,6 +101,7 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 			&cli.StringFlag{Name: "log-file", Usage: "append the log to `PATH` instead of stderr (with --daemon: instead of syslog)"},
 			&cli.BoolFlag{Name: "daemon", Aliases: []string{"d"}, Usage: "run in the background; return once mounted and joined, or fail saying why"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount options `OPT[,OPT=VALUE]`, for mount(8) and fstab: each sets the flag of that name, _ for - (peer=HOST, size=64M, peer_timeout=5s, allow_other)"},
 		},
 		Action: mount,
 	}
@@ -109,6 +110,9 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 // mount is `dsmfs mount`.
 func mount(c *cli.Context) error {
 	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
+	}
+	if err := cmdline.ApplyOptions(c, c.StringSlice("o")); err != nil {
 		return err
 	}
 	if c.Bool("daemon") && !service.InBackground() {

@@ -3,6 +3,8 @@ package cmdline
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +115,39 @@ func TestOptionalDuration(t *testing.T) {
 	}
 	if !d.Accepts("1m") || d.Accepts("/mnt") || !d.IsBoolFlag() {
 		t.Error("Accepts or IsBoolFlag wrong")
+	}
+}
+
+// TestApplyOptions: -o lists set flags by name, _ standing for -, values
+// and repeats included; mount(8)'s own options pass; the rest is refused.
+func TestApplyOptions(t *testing.T) {
+	var got []string
+	app := testApp(func(c *cli.Context) error {
+		if err := ApplyOptions(c, c.StringSlice("o")); err != nil {
+			return err
+		}
+		got = []string{fmt.Sprint(c.StringSlice("peer")), c.String("listen"), fmt.Sprint(c.Bool("allow-other")), fmt.Sprint(c.IsSet("listen"))}
+		return nil
+	})
+	app.Commands[0].Flags = append(app.Commands[0].Flags, &cli.StringSliceFlag{Name: "o"})
+	run := func(args ...string) error {
+		return app.Run(FlagsFirst(app, append([]string{"dsmfs", "mount", "/mnt"}, args...)))
+	}
+	if err := run("-o", "rw,_netdev,peer=a:1,allow_other,x-systemd.automount", "-o", "peer=b:2,listen=:7071"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"[a:1 b:2]", ":7071", "true", "true"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for opts, want := range map[string]string{
+		"lisen=:1":      "-o lisen=:1: no such mount option; did you mean listen?",
+		"ro":            "-o ro: the segment cannot be mounted read-only",
+		"listen":        "-o listen: the option needs a value (listen=...)",
+		"allow_other=1": "-o allow_other=1: the option takes no value",
+		"o=x":           "-o o=x: no such mount option",
+	} {
+		if err := run("-o", opts); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("-o %s: got %v, want %q", opts, err, want)
+		}
 	}
 }
