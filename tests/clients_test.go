@@ -361,3 +361,24 @@ with dsm.map(sys.argv[1]) as seg:
 		t.Fatalf("the segment holds %q (%v), want hello", got, err)
 	}
 }
+
+// TestCHeaderInstalls: `make -C examples/c install` puts dsm.h and its
+// pkg-config file under PREFIX, and a program built with pkg-config's
+// flags alone, away from the source tree, maps a segment.
+func TestCHeaderInstalls(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 1})
+	prefix, work := t.TempDir(), t.TempDir()
+	mustRun(t, "make", "-s", "-C", "../examples/c", "install", "PREFIX="+prefix)
+	pc := exec.Command("pkg-config", "--cflags", "dsm")
+	pc.Env = append(os.Environ(), "PKG_CONFIG_PATH="+filepath.Join(prefix, "share/pkgconfig"))
+	cflags, err := pc.Output()
+	if err != nil || strings.TrimSpace(string(cflags)) != "-I"+filepath.Join(prefix, "include") {
+		t.Fatalf("pkg-config --cflags dsm: %q, %v", cflags, err)
+	}
+	mustRun(t, "cp", "../examples/c/counter.c", work)
+	counter := filepath.Join(work, "counter")
+	mustRun(t, append([]string{"gcc", "-O2", "-o", counter, filepath.Join(work, "counter.c")}, strings.Fields(string(cflags))...)...)
+	if out := mustRun(t, counter, c.seg(0), "1000"); !strings.Contains(out, "1000") {
+		t.Errorf("counter printed %q", out)
+	}
+}
