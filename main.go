@@ -48,7 +48,8 @@ func main() {
 			statsCommand(),
 			versionCommand(),
 			completionCommand(),
-			benchCommand(),
+			manCommand(),
+			dsmbench.Command(),
 			dsmbench.WorkerCommand(),
 			dsmbench.FloorFSCommand(),
 		},
@@ -325,43 +326,6 @@ func owners(c *cli.Context) error {
 	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), how)
 }
 
-func benchCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "bench",
-		Usage: "measure migration, owned access and throughput against their floors",
-		Description: `Starts its own local clusters (child processes on loopback, temporary mounts,
-all cleaned up, also on Ctrl-C), measures the floors a migration cannot beat on
-this machine (FUSE fault, TCP round trip, kernel invalidation, tmpfs access) and
-dsmfs itself in the same run, and prints a table, or one JSON object with --json.
-
-Examples:
-   dsmfs bench                     the table, two nodes and an 8-node random run
-   dsmfs bench --block 16 --json   with 16-page blocks, machine-readable`,
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "nodes", Value: 8, Usage: "nodes of the random-access run"},
-			&cli.IntFlag{Name: "pages", Usage: "segment pages per cluster (default: the bench's own)"},
-			&cli.IntFlag{Name: "block", Value: 1, Usage: "pages migrated per fault in the sequential sweep"},
-			&cli.IntFlag{Name: "prefetch", Value: 8, Usage: "blocks fetched ahead in the sequential sweep"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table"},
-		},
-		Action: bench,
-	}
-}
-
-// bench is `dsmfs bench`.
-func bench(c *cli.Context) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return dsmbench.Run(ctx, dsmbench.Options{
-		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
-		JSON: c.Bool("json"), Binary: self,
-	}, os.Stdout, os.Stderr)
-}
-
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
@@ -375,24 +339,62 @@ func versionCommand() *cli.Command {
 
 func completionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "completion",
-		Usage: "print the bash completion script",
+		Name:      "completion",
+		Usage:     "print the shell completion script for bash (the default), zsh or fish",
+		ArgsUsage: "[bash|zsh|fish]",
 		Description: `Completes commands, flags and paths.
 
 Examples:
-   source <(dsmfs completion)                       in this shell
-   dsmfs completion > /etc/bash_completion.d/dsmfs  for every shell`,
-		Action: func(*cli.Context) error {
-			_, err := fmt.Print(bashCompletion)
+   source <(dsmfs completion)                       bash, in this shell
+   dsmfs completion > /etc/bash_completion.d/dsmfs  bash, for every shell
+   dsmfs completion zsh > "${fpath[1]}/_dsmfs"      zsh
+   dsmfs completion fish > ~/.config/fish/completions/dsmfs.fish`,
+		Action: func(c *cli.Context) error {
+			script := bashCompletion
+			switch shell := c.Args().First(); shell {
+			case "", "bash":
+			case "zsh":
+				script = zshCompletion
+			case "fish":
+				fish, err := c.App.ToFishCompletion()
+				if err != nil {
+					return err
+				}
+				script = fish
+			default:
+				return &cmdline.UsageError{Msg: fmt.Sprintf("completion %q: want bash, zsh or fish", shell)}
+			}
+			_, err := fmt.Fprint(c.App.Writer, script)
 			return err
 		},
 	}
 }
 
-// bashCompletion is what `dsmfs completion` prints.
-//
-//go:embed scripts/completion.bash
-var bashCompletion string
+// The completion scripts `dsmfs completion` prints for bash and zsh.
+var (
+	//go:embed scripts/completion.bash
+	bashCompletion string
+	//go:embed scripts/completion.zsh
+	zshCompletion string
+)
+
+func manCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "man",
+		Usage: "print the manual page, made from the commands' own help",
+		Description: `Examples:
+   dsmfs man | man -l -
+   dsmfs man > /usr/local/share/man/man1/dsmfs.1`,
+		Action: func(c *cli.Context) error {
+			page, err := c.App.ToManWithSection(1)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(c.App.Writer, page)
+			return err
+		},
+	}
+}
 
 func statsCommand() *cli.Command {
 	return &cli.Command{

@@ -44,6 +44,8 @@ func TestFlagsFirst(t *testing.T) {
 		{"dsmfs mount /mnt --peer", "dsmfs mount --peer"},
 		{"dsmfs mount -- --odd", "dsmfs mount -- --odd"},
 		{"dsmfs other /mnt --peer h", "dsmfs other /mnt --peer h"},
+		{"dsmfs mount --pe --generate-bash-completion", "dsmfs mount --pe --generate-bash-completion"},
+		{"dsmfs mount -- --generate-bash-completion", "dsmfs mount - --generate-bash-completion"},
 	} {
 		if got := strings.Join(FlagsFirst(app, strings.Fields(tc.in)), " "); got != tc.want {
 			t.Errorf("FlagsFirst(%q) = %q, want %q", tc.in, got, tc.want)

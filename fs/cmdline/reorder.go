@@ -12,8 +12,16 @@ import (
 // flags at the first positional argument. A flag whose value may be left
 // out (Optional) takes the next argument only if that is a value for it.
 func FlagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 || args[len(args)-1] == "--generate-bash-completion" {
-		return args // completion wants its flag last
+	if n := len(args); n > 0 && args[n-1] == "--generate-bash-completion" {
+		// Completion wants its flag last. A word "--" being completed
+		// would end the flags, and run the command: "-" asks the same.
+		if n > 2 && args[n-2] == "--" {
+			return append(slices.Clone(args[:n-2]), "-", args[n-1])
+		}
+		return args
+	}
+	if len(args) < 3 {
+		return args
 	}
 	cmd := app.Command(args[1])
 	if cmd == nil || cmd.SkipFlagParsing {
