@@ -9,21 +9,20 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"log/slog"
 	stdnet "net"
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/dsmfs/dsmfs/fs"
+	"github.com/dsmfs/dsmfs/fs/cmdline"
 	"github.com/dsmfs/dsmfs/fs/report"
+	"github.com/dsmfs/dsmfs/fs/service"
 	dsmnet "github.com/dsmfs/dsmfs/net"
 	"github.com/dsmfs/dsmfs/owner"
 	"github.com/dsmfs/dsmfs/owner/locks"
@@ -39,19 +38,30 @@ func main() {
 		Name:                 "dsmfs",
 		Usage:                "distributed shared memory as a file to mmap",
 		EnableBashCompletion: true,
+		Version:              report.ReadBuild().String(),
+		Suggest:              true,
+		OnUsageError:         cmdline.OnUsageError,
+		Action:               cmdline.CommandNotFound,
 		Commands: []*cli.Command{
 			mountCommand(),
 			ownersCommand(),
 			statsCommand(),
+			versionCommand(),
 			completionCommand(),
-			benchCommand(),
+			manCommand(),
+			dsmbench.Command(),
 			dsmbench.WorkerCommand(),
 			dsmbench.FloorFSCommand(),
 		},
 	}
-	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, c.App.Version) }
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = cmdline.OnUsageError
+	}
+	if err := app.Run(cmdline.FlagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "dsmfs:", err)
-		os.Exit(1)
+		service.Notify(service.Failure(err))
+		os.Exit(cmdline.ExitCode(err))
 	}
 }
 
@@ -90,6 +100,9 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on `HOST:PORT`/metrics"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+			&cli.StringFlag{Name: "log-file", Usage: "append the log to `PATH` instead of stderr (with --daemon: instead of syslog)"},
+			&cli.BoolFlag{Name: "daemon", Aliases: []string{"d"}, Usage: "run in the background; return once mounted and joined, or fail saying why"},
+			&cli.StringSliceFlag{Name: "o", Usage: "mount options `OPT[,OPT=VALUE]`, for mount(8) and fstab: each sets the flag of that name, _ for - (peer=HOST, size=64M, peer_timeout=5s, allow_other)"},
 		},
 		Action: mount,
 	}
@@ -97,15 +110,21 @@ Then a program opens /mnt/dsm/segment and mmaps it MAP_SHARED at 0x40000000.`,
 
 // mount is `dsmfs mount`.
 func mount(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("mount needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
+	}
+	if err := cmdline.ApplyOptions(c, c.StringSlice("o")); err != nil {
+		return err
+	}
+	if c.Bool("daemon") && !service.InBackground() {
+		return service.Background(os.Args[1:], c.String("log-file"))
 	}
 	mountpoint := c.Args().First()
-	log, err := newLogger(c.String("log-level"), c.String("log-format"))
+	log, err := service.Logger(c.String("log-level"), c.String("log-format"), c.String("log-file"))
 	if err != nil {
 		return err
 	}
-	npages, err := segmentPages(c)
+	npages, err := fs.SegmentPages(c.String("size"), c.Int("pages"), c.IsSet("size"), c.IsSet("pages"))
 	if err != nil {
 		return err
 	}
@@ -128,7 +147,8 @@ func mount(c *cli.Context) error {
 	}
 	selfID := owner.NodeID(slices.Index(members, self))
 	log = log.With("node", selfID)
-	replicas, timeout, err := replicaSettings(c, len(members))
+	replicas, timeout := c.Int("replicas"), c.Duration("timeout")
+	timeout, err = owner.ReplicaTimeout(replicas, len(members), timeout, c.Duration("peer-timeout"), c.IsSet("timeout"))
 	if err != nil {
 		return err
 	}
@@ -143,9 +163,19 @@ func mount(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// Take every port before joining: failing after the join would
-	// leave the peers with a member that vanished.
+	// Take the memory and every port, and mount (see fs.Mount), before
+	// joining: failing after the join would leave the peers with a member
+	// that vanished.
+	store, err := pages.New(npages/block, unit)
+	if err != nil {
+		return err
+	}
+	reads, err := pages.New(npages/block, unit) // read copies, for segment.ro
+	if err != nil {
+		return err
+	}
 	var metricsListener stdnet.Listener
+	health := &report.Health{}
 	if addr := c.String("metrics-addr"); addr != "" {
 		if metricsListener, err = stdnet.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
@@ -156,7 +186,18 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot accept peers: %w", err)
 	}
-	log.Info("joining", "self", self, "members", members, "pages", npages)
+	if err := fsys.Mount(); err != nil {
+		listener.Close()
+		return err
+	}
+	abandon := func(err error) error {
+		if uerr := fsys.Unmount(); uerr != nil {
+			log.Error("unmount", "err", uerr)
+		}
+		return err
+	}
+	log.Info("joining", "self", self, "members", members, "pages", npages, "pid", os.Getpid())
+	service.Notify(service.Status("mounted at " + mountpoint + ", joining the cluster"))
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
 		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
@@ -169,18 +210,10 @@ func mount(c *cli.Context) error {
 	})
 	if err != nil {
 		listener.Close()
-		return err
+		return abandon(err)
 	}
 	defer transport.Close()
 
-	store, err := pages.New(npages/block, unit)
-	if err != nil {
-		return err
-	}
-	reads, err := pages.New(npages/block, unit) // read copies, for segment.ro
-	if err != nil {
-		return err
-	}
 	live := transport.Rejoined()
 	node := owner.NewNode(owner.NodeConfig{
 		Config:     owner.Config{Self: selfID, Nodes: len(members), Pages: npages / block, Replicas: replicas, Rejoin: live != nil, Live: live},
@@ -193,9 +226,7 @@ func mount(c *cli.Context) error {
 	}, transport, owner.Stores{Pages: store, Reads: reads, Copies: pages.NewCopies(unit)}, fsys)
 	lockService := locks.New(locks.Config{Self: selfID, Timeout: timeout, Logger: log}, transport)
 	node.Register(lockService, locks.Types...)
-	if err := fsys.Mount(node, lockService); err != nil {
-		return err
-	}
+	fsys.Serve(node, lockService)
 	fenced := make(chan error, 2)
 	transport.Start(dsmnet.Events{Deliver: node.Receive, Lost: node.PeerLost, Live: node.Live, CanRejoin: node.CanRejoin, Fenced: func(paused time.Duration) {
 		fenced <- fmt.Errorf("this node was stopped for %v, longer than --peer-timeout %v: its peers have declared it dead, so it stops rather than serve stale pages",
@@ -208,16 +239,20 @@ func mount(c *cli.Context) error {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
 	if metricsListener != nil {
-		report.ServeMetrics(metricsListener, report.NewCollector(report.Node{Self: selfID, Members: members}, node.Stats))
+		collector := report.NewCollector(report.Node{Self: selfID, Members: members, Block: block}, node.Stats)
+		report.ServeMetrics(metricsListener, collector, health)
 		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
+	service.Notify("READY=1\n" + service.Status("mounted at "+mountpoint+", joined the cluster"))
 
 	unmounted := make(chan struct{})
 	go func() { fsys.Wait(); close(unmounted) }()
 	select {
 	case <-ctx.Done():
 		stop() // a second Ctrl-C quits at once, without handing pages on
+		health.Down("leaving the cluster")
+		service.Notify("STOPPING=1\n" + service.Status("leaving the cluster"))
 		node.Stop(c.Duration("leave-timeout"))
 		log.Info("unmounting", "mountpoint", mountpoint)
 		if err := fsys.Unmount(); err != nil {
@@ -225,12 +260,15 @@ func mount(c *cli.Context) error {
 		}
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
+		health.Down("unmounted, leaving the cluster")
+		service.Notify("STOPPING=1\n" + service.Status("unmounted, leaving the cluster"))
 		node.Stop(c.Duration("leave-timeout"))
 	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
 		// its pages must not be served again. Take them from the local
 		// programs, fail what waits, and go.
 		log.Error("fencing this node", "err", err)
+		health.Down("fenced: " + err.Error())
 		node.Fence()
 		if err := fsys.Unmount(); err != nil {
 			log.Error("unmount", "err", err)
@@ -238,30 +276,6 @@ func mount(c *cli.Context) error {
 		return err
 	}
 	return nil
-}
-
-// replicaSettings checks --replicas against the cluster and gives the fault
-// timeout: with copies, a fault on a dead node's page waits for its
-// recovery, which takes up to two peer timeouts.
-func replicaSettings(c *cli.Context, nodes int) (replicas int, timeout time.Duration, err error) {
-	replicas, timeout = c.Int("replicas"), c.Duration("timeout")
-	peerTimeout := c.Duration("peer-timeout")
-	switch {
-	case replicas == 0:
-		return 0, timeout, nil
-	case replicas < 0 || replicas > nodes-1:
-		return 0, 0, fmt.Errorf("--replicas %d: want 0 to %d, the number of other nodes", replicas, nodes-1)
-	case peerTimeout == 0:
-		return 0, 0, errors.New("--replicas needs --peer-timeout: without it a dead node is never noticed")
-	}
-	least := 2*peerTimeout + 5*time.Second
-	if !c.IsSet("timeout") {
-		return replicas, max(timeout, least), nil
-	}
-	if timeout < least {
-		return 0, 0, fmt.Errorf("--timeout %v is too short with --replicas: a fault on a dead node's page waits for recovery, up to 2 x --peer-timeout; use at least %v", timeout, least)
-	}
-	return replicas, timeout, nil
 }
 
 // keepQuorum fences this node when it cannot hear a quorum of the cluster
@@ -288,9 +302,11 @@ answer is named in a comment line.
 Examples:
    dsmfs owners /mnt/dsm            merged runs from every node
    dsmfs owners /mnt/dsm --map      one-screen picture, a letter per owner
-   dsmfs owners /mnt/dsm --local    this node's own view (same as cat .owners)`,
+   dsmfs owners /mnt/dsm --local    this node's own view (same as cat .owners)
+   dsmfs owners /mnt/dsm --summary  per node: pages owned, in how many runs`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "map", Usage: "draw the segment as cells lettered (and coloured on a terminal) by owner"},
+			&cli.BoolFlag{Name: "summary", Usage: "per node, the pages it owns and in how many runs"},
 			&cli.BoolFlag{Name: "local", Usage: "only this node's view, without asking the others"},
 		},
 		Action: owners,
@@ -299,69 +315,90 @@ Examples:
 
 // owners is `dsmfs owners`.
 func owners(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("owners needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
-	}
-	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), c.Bool("map"))
-}
-
-func benchCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "bench",
-		Usage: "measure migration, owned access and throughput against their floors",
-		Description: `Starts its own local clusters (child processes on loopback, temporary mounts,
-all cleaned up, also on Ctrl-C), measures the floors a migration cannot beat on
-this machine (FUSE fault, TCP round trip, kernel invalidation, tmpfs access) and
-dsmfs itself in the same run, and prints a table, or one JSON object with --json.
-
-Examples:
-   dsmfs bench                     the table, two nodes and an 8-node random run
-   dsmfs bench --block 16 --json   with 16-page blocks, machine-readable`,
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "nodes", Value: 8, Usage: "nodes of the random-access run"},
-			&cli.IntFlag{Name: "pages", Usage: "segment pages per cluster (default: the bench's own)"},
-			&cli.IntFlag{Name: "block", Value: 1, Usage: "pages migrated per fault in the sequential sweep"},
-			&cli.IntFlag{Name: "prefetch", Value: 8, Usage: "blocks fetched ahead in the sequential sweep"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table"},
-		},
-		Action: bench,
-	}
-}
-
-// bench is `dsmfs bench`.
-func bench(c *cli.Context) error {
-	self, err := os.Executable()
-	if err != nil {
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return dsmbench.Run(ctx, dsmbench.Options{
-		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
-		JSON: c.Bool("json"), Binary: self,
-	}, os.Stdout, os.Stderr)
+	how := report.OwnersText
+	switch {
+	case c.Bool("map") && c.Bool("summary"):
+		return &cmdline.UsageError{Msg: "give --map or --summary, not both"}
+	case c.Bool("map"):
+		how = report.OwnersMap
+	case c.Bool("summary"):
+		how = report.OwnersSummary
+	}
+	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), how)
 }
 
-func completionCommand() *cli.Command {
+func versionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "completion",
-		Usage: "print the bash completion script",
-		Description: `Completes commands, flags and paths.
-
-Examples:
-   source <(dsmfs completion)                       in this shell
-   dsmfs completion > /etc/bash_completion.d/dsmfs  for every shell`,
-		Action: func(*cli.Context) error {
-			_, err := fmt.Print(bashCompletion)
+		Name:  "version",
+		Usage: "print the version, the VCS revision and the Go release dsmfs was built with",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintln(c.App.Writer, c.App.Version)
 			return err
 		},
 	}
 }
 
-// bashCompletion is what `dsmfs completion` prints.
-//
-//go:embed scripts/completion.bash
-var bashCompletion string
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print the shell completion script for bash (the default), zsh or fish",
+		ArgsUsage: "[bash|zsh|fish]",
+		Description: `Completes commands, flags and paths.
+
+Examples:
+   source <(dsmfs completion)                       bash, in this shell
+   dsmfs completion > /etc/bash_completion.d/dsmfs  bash, for every shell
+   dsmfs completion zsh > "${fpath[1]}/_dsmfs"      zsh
+   dsmfs completion fish > ~/.config/fish/completions/dsmfs.fish`,
+		Action: func(c *cli.Context) error {
+			script := bashCompletion
+			switch shell := c.Args().First(); shell {
+			case "", "bash":
+			case "zsh":
+				script = zshCompletion
+			case "fish":
+				fish, err := c.App.ToFishCompletion()
+				if err != nil {
+					return err
+				}
+				script = fish
+			default:
+				return &cmdline.UsageError{Msg: fmt.Sprintf("completion %q: want bash, zsh or fish", shell)}
+			}
+			_, err := fmt.Fprint(c.App.Writer, script)
+			return err
+		},
+	}
+}
+
+// The completion scripts `dsmfs completion` prints for bash and zsh.
+var (
+	//go:embed scripts/completion.bash
+	bashCompletion string
+	//go:embed scripts/completion.zsh
+	zshCompletion string
+)
+
+func manCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "man",
+		Usage: "print the manual page, made from the commands' own help",
+		Description: `Examples:
+   dsmfs man | man -l -
+   dsmfs man > /usr/local/share/man/man1/dsmfs.1`,
+		Action: func(c *cli.Context) error {
+			page, err := c.App.ToManWithSection(1)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(c.App.Writer, page)
+			return err
+		},
+	}
+}
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
@@ -373,10 +410,11 @@ a table.
 
 Examples:
    dsmfs stats /mnt/dsm
-   dsmfs stats /mnt/dsm --watch          refresh every second
+   dsmfs stats /mnt/dsm --watch          every second, with rates per second
    dsmfs stats /mnt/dsm --watch 200ms`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "watch", Usage: "refresh every `INTERVAL` until interrupted"},
+			&cli.GenericFlag{Name: "watch", Value: &cmdline.OptionalDuration{Default: time.Second},
+				Usage: "sample every `INTERVAL` (1s if none given) until interrupted, with rates per second"},
 		},
 		Action: stats,
 	}
@@ -384,87 +422,10 @@ Examples:
 
 // stats is `dsmfs stats`.
 func stats(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return fmt.Errorf("stats needs exactly one MOUNTPOINT, got %d arguments", c.NArg())
+	if err := cmdline.NeedArgs(c, 1, "one MOUNTPOINT"); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Duration("watch"))
-}
-
-// segmentPages reads --size or --pages.
-func segmentPages(c *cli.Context) (int, error) {
-	if c.IsSet("pages") {
-		if c.IsSet("size") {
-			return 0, errors.New("give --size or --pages, not both")
-		}
-		if n := c.Int("pages"); n <= 0 {
-			return 0, fmt.Errorf("--pages %d: need at least one page", n)
-		}
-		return c.Int("pages"), nil
-	}
-	size, err := fs.ParseSize(c.String("size"))
-	if err != nil {
-		return 0, fmt.Errorf("--size: %w", err)
-	}
-	return int(size / fs.PageSize), nil
-}
-
-func newLogger(level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
-}
-
-// flagsFirst moves a command's positional arguments after its flags, so that
-// `dsmfs mount /mnt/dsm --peer host` works: urfave/cli stops reading flags
-// at the first positional argument.
-func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 3 || args[len(args)-1] == "--generate-bash-completion" {
-		return args // completion wants its flag last
-	}
-	cmd := app.Command(args[1])
-	if cmd == nil || cmd.SkipFlagParsing {
-		return args
-	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		tv, ok := f.(interface{ TakesValue() bool })
-		for _, name := range f.Names() {
-			takesValue[name] = ok && tv.TakesValue()
-		}
-	}
-	var flags, positional []string
-	rest := args[2:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		switch {
-		case a == "--":
-			positional = append(positional, rest[i+1:]...)
-			i = len(rest)
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
-				i++
-				flags = append(flags, rest[i])
-			}
-		default:
-			positional = append(positional, a)
-		}
-	}
-	out := append(slices.Clone(args[:2]), flags...)
-	if len(positional) > 0 {
-		out = append(append(out, "--"), positional...)
-	}
-	return out
+	return report.ShowStats(ctx, os.Stdout, c.Args().First(), c.Generic("watch").(*cmdline.OptionalDuration).Value)
 }

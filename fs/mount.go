@@ -2,12 +2,10 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,14 +46,17 @@ type FS struct {
 	// is added.
 	segment, readOnly atomic.Pointer[fusefs.Inode]
 	lockers           lockers
-	ready             chan struct{} // closed once the segment may be opened
+	// ready is closed once files may be opened: by Serve, or by an
+	// Unmount before it, when node stays nil.
+	ready chan struct{}
+	open  sync.Once // closes ready
 	// unmounted is set once the kernel has let go of the mount: it
 	// caches nothing of the segment any more.
 	unmounted atomic.Bool
 }
 
 // New returns the file system for cfg; it is mounted by Mount. It is the
-// owner.Kernel of the node that Mount gets.
+// owner.Kernel of the node that Serve gets.
 func New(cfg Config) *FS {
 	log := cfg.Logger
 	if log == nil {
@@ -68,11 +69,17 @@ func New(cfg Config) *FS {
 // kernel's back; the page cache is managed explicitly instead.
 const attrTimeout = time.Hour
 
-// Mount mounts the file system, serving page accesses through node and
-// file locks through lockService, and preloads the pages node owns. Start
-// delivering peers' messages to node only after it returns (see preload).
-func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
-	f.node, f.locks = node, lockService
+// Mount mounts the file system; it serves nothing until Serve: opens of
+// its files wait meanwhile.
+//
+// The node mounts before it joins the cluster, and never joins if it
+// cannot mount. Check's probes give clear messages for the usual
+// failures, but only mounting proves that the kernel, the FUSE device and
+// fusermount3 take this mount point; and a node that joined and then
+// failed to mount would leave its peers with a member that vanished, its
+// pages dead. So the mount comes first, holds programs' opens while the
+// node joins, and goes again (Unmount) if the join fails.
+func (f *FS) Mount() error {
 	timeout := attrTimeout
 	root := &rootNode{fs: f}
 	opts := &fusefs.Options{
@@ -96,97 +103,31 @@ func (f *FS) Mount(node *owner.Node, lockService *locks.Service) error {
 		UID:          uint32(os.Getuid()),
 		GID:          uint32(os.Getgid()),
 	}
-	raw := &lockReleaser{RawFileSystem: fusefs.NewNodeFS(root, opts), fs: f}
+	raw := &lockReleaser{RawFileSystem: &fixedTree{fusefs.NewNodeFS(root, opts)}, fs: f}
 	server, err := fuse.NewServer(raw, f.cfg.Mountpoint, &opts.MountOptions)
 	if err != nil {
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
+		server.Unmount()
 		return fmt.Errorf("mounting %s: %w", f.cfg.Mountpoint, err)
 	}
 	f.server = server
 	f.tuneWriteback()
+	return nil
+}
+
+// Serve starts serving page accesses through node and file locks through
+// lockService, once it has preloaded the pages node owns. Start delivering
+// peers' messages to node only after it returns (see preload).
+func (f *FS) Serve(node *owner.Node, lockService *locks.Service) {
+	f.node, f.locks = node, lockService
 	if err := f.preload(); err != nil {
 		// Still correct: owned pages are then read on first touch.
 		f.log.Warn("cannot preload owned pages into the page cache", "err", err)
 	}
-	close(f.ready)
-	return nil
-}
-
-// Check refuses, with an error that says what to do, what would make Mount
-// fail: no FUSE device, no fusermount3 for a user, a mount point that is
-// missing, not a directory or not empty. It clears a mount that a dead
-// daemon left behind. Call it before joining the cluster, so that a node
-// never joins and then fails.
-func (f *FS) Check() error {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return fmt.Errorf("no FUSE device (%v): load the fuse module (modprobe fuse) or run where FUSE is available", err)
-	}
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			return errors.New("fusermount3 not found: install fuse3 (apt-get install fuse3), or run as root")
-		}
-		if f.cfg.AllowOther && !userAllowOther() {
-			return errors.New("--allow-other needs user_allow_other in /etc/fuse.conf when not run as root")
-		}
-	}
-	dir := f.cfg.Mountpoint
-	st, err := os.Stat(dir)
-	if errors.Is(err, syscall.ENOTCONN) {
-		if err := f.clearDeadMount(); err != nil {
-			return err
-		}
-		st, err = os.Stat(dir)
-	}
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("mount point %s does not exist: create it with mkdir", dir)
-	case err != nil:
-		return fmt.Errorf("mount point: %w", err)
-	case !st.IsDir():
-		return fmt.Errorf("mount point %s is not a directory", dir)
-	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, syscall.ENOTCONN) {
-		// The kernel answered the stat from its attribute cache.
-		if err := f.clearDeadMount(); err != nil {
-			return err
-		}
-		entries, err = os.ReadDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("mount point: %w", err)
-	}
-	if len(entries) > 0 {
-		return fmt.Errorf("mount point %s is not empty (it holds %s): its files would be hidden", dir, entries[0].Name())
-	}
-	return nil
-}
-
-// clearDeadMount detaches the mount a killed daemon left on the mount point,
-// which answers ENOTCONN to everything.
-func (f *FS) clearDeadMount() error {
-	dir := f.cfg.Mountpoint
-	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("%s is a dead FUSE mount and cannot be unmounted: %w", dir, err)
-	}
-	f.log.Warn("cleared the mount a dead daemon left", "mountpoint", dir)
-	return nil
-}
-
-func userAllowOther() bool {
-	conf, err := os.ReadFile("/etc/fuse.conf")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(conf), "\n") {
-		if strings.TrimSpace(line) == "user_allow_other" {
-			return true
-		}
-	}
-	return false
+	f.open.Do(func() { close(f.ready) })
 }
 
 // Wait blocks until the file system is unmounted.
@@ -196,8 +137,10 @@ func (f *FS) Wait() {
 }
 
 // Unmount unmounts, lazily if programs still use the mount, so that the
-// mount never outlives the daemon.
+// mount never outlives the daemon. Before Serve, the opens waiting for it
+// fail: the node never joined.
 func (f *FS) Unmount() error {
+	f.open.Do(func() { close(f.ready) })
 	err := f.server.Unmount()
 	if err == nil {
 		return nil
@@ -267,7 +210,7 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 		{".cluster-owners", r.fs.clusterOwnersText},
 		{".stats", r.fs.statsText},
 	} {
-		ino := r.NewPersistentInode(ctx, &specialNode{content: special.content}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: uint64(3 + i)})
+		ino := r.NewPersistentInode(ctx, &specialNode{fs: r.fs, content: special.content}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: uint64(3 + i)})
 		r.AddChild(special.name, ino, false)
 	}
 }

@@ -19,7 +19,7 @@ const preloadChunk = 1 << 20
 //
 // A push overwrites whatever the kernel caches, so no program may use the
 // segment meanwhile (one could have written to a page about to be
-// overwritten) and ownership must not change: Mount calls it before opens
+// overwritten) and ownership must not change: Serve calls it before opens
 // are let through and before the transport delivers peers' requests.
 func (f *FS) preload() error {
 	// The kernel takes notifications only for inodes it has looked up.
@@ -40,12 +40,16 @@ func (f *FS) preload() error {
 	return nil
 }
 
-// waitReady holds opens of the segment until Mount has finished preloading.
+// waitReady holds opens until Serve has finished preloading; they fail
+// with ENOTCONN if the mount goes before (the node never joined).
 func (f *FS) waitReady(ctx context.Context) syscall.Errno {
 	select {
 	case <-f.ready:
-		return 0
 	case <-ctx.Done():
 		return syscall.EINTR
 	}
+	if f.node == nil {
+		return syscall.ENOTCONN
+	}
+	return 0
 }

@@ -43,7 +43,8 @@ func (s *segmentNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fu
 	return 0
 }
 
-// Setattr refuses size changes: the segment's size is fixed cluster-wide.
+// Setattr refuses size changes: the segment's size is fixed cluster-wide
+// (fixedTree refuses changes of mode, owner and times before they get here).
 func (s *segmentNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok && int64(size) != s.size() {
 		return syscall.EPERM

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,4 +31,24 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%s is not a multiple of the page size %d", s, PageSize)
 	}
 	return size, nil
+}
+
+// SegmentPages is the segment's size in pages from --size or --pages,
+// whichever was given (isSize, isPages say which); size is --size's
+// default otherwise.
+func SegmentPages(size string, pages int, isSize, isPages bool) (int, error) {
+	if isPages {
+		if isSize {
+			return 0, errors.New("give --size or --pages, not both")
+		}
+		if pages <= 0 {
+			return 0, fmt.Errorf("--pages %d: need at least one page", pages)
+		}
+		return pages, nil
+	}
+	bytes, err := ParseSize(size)
+	if err != nil {
+		return 0, fmt.Errorf("--size: %w", err)
+	}
+	return int(bytes / PageSize), nil
 }

@@ -12,11 +12,13 @@ import (
 // such as `.owners`.
 type specialNode struct {
 	fusefs.Inode
+	fs      *FS
 	content func(ctx context.Context) []byte
 }
 
 var (
 	_ = (fusefs.NodeGetattrer)((*specialNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*specialNode)(nil))
 	_ = (fusefs.NodeOpener)((*specialNode)(nil))
 	_ = (fusefs.NodeReader)((*specialNode)(nil))
 )
@@ -30,11 +32,21 @@ func (s *specialNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fu
 	return 0
 }
 
+// Setattr refuses truncation: the content is the daemon's to make (fixedTree
+// refuses every other change).
+func (s *specialNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return syscall.EPERM
+}
+
 // Open takes a snapshot, so one reader sees one consistent text, and opens
-// it with direct I/O so every open sees a fresh one.
+// it with direct I/O so every open sees a fresh one. Until the node has
+// joined there is nothing to say: opens wait, as the segment's do.
 func (s *specialNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EACCES
+	}
+	if errno := s.fs.waitReady(ctx); errno != 0 {
+		return nil, 0, errno
 	}
 	return &snapshot{data: s.content(ctx)}, fuse.FOPEN_DIRECT_IO, 0
 }

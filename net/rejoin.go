@@ -112,7 +112,9 @@ func (t *TCP) acceptLateComers(ev Events) {
 
 // redial connects again, every redialInterval until Close, to the members
 // this node dials (those numbered above it) that have no connection and
-// may rejoin: restarted, they wait in Join for us to dial.
+// may rejoin: restarted, they wait in Join for us to dial. Without
+// replicas none may, but one that went is dialed until a handshake tells
+// it so, and it stops at once instead of at the end of its join timeout.
 func (t *TCP) redial(ev Events) {
 	tick := time.NewTicker(redialInterval)
 	defer tick.Stop()
@@ -124,7 +126,7 @@ func (t *TCP) redial(ev Events) {
 		}
 		var tries sync.WaitGroup
 		for id := t.cfg.Self + 1; int(id) < len(t.conns); id++ {
-			if t.conns[id].Load() == nil && ev.CanRejoin(id) {
+			if t.conns[id].Load() == nil && (ev.CanRejoin(id) || t.untold[id].Load()) {
 				tries.Go(func() { t.redialOnce(id, ev) })
 			}
 		}
@@ -142,6 +144,9 @@ func (t *TCP) redialOnce(id owner.NodeID, ev Events) {
 		return // it is not back
 	}
 	hello, err := t.handshake(t.ctx, c, t.liveFor(addr, false, ev), nil)
+	if err == nil {
+		t.untold[id].Store(false) // our Hello told it the cluster runs
+	}
 	if err == nil && hello.Name != addr {
 		err = fmt.Errorf("it calls itself %s", hello.Name)
 	}

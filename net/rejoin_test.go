@@ -222,6 +222,37 @@ func TestRejoinWithoutReplicas(t *testing.T) {
 	}
 }
 
+// TestRejoinWithoutReplicasToldByDial: a restarted node waiting to be
+// dialed, in a cluster without --replicas whose nodes (rightly) let
+// nobody rejoin, is still dialed once: the handshake tells it that the
+// cluster runs, and its Join fails with a MismatchError, not with a join
+// timeout that blames the dialers.
+func TestRejoinWithoutReplicasToldByDial(t *testing.T) {
+	c := newCluster(t, 3, 0)
+	c.kill(2, []owner.NodeID{0, 1})
+	c.setView([]owner.NodeID{0, 1}, nil)
+	_, err := c.restart(2, time.Minute)
+	var mismatch *MismatchError
+	if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), "restart every node") {
+		t.Fatalf("got %v, want a MismatchError saying to restart every node", err)
+	}
+}
+
+// TestNotDialedSaysWhatToDo: a node whose lower-numbered peer never dials
+// is told what that means with and without --replicas.
+func TestNotDialedSaysWhatToDo(t *testing.T) {
+	for replicas, want := range map[int]string{0: "stop every node and start them all again", 1: "once it has recovered from this node's death"} {
+		ls := listeners(t, 2)
+		defer ls[0].Close()
+		cfg := config(ls, 1)
+		cfg.Hello.Replicas, cfg.JoinTimeout = replicas, 200*time.Millisecond
+		_, err := Join(t.Context(), cfg)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("replicas %d: got %v, want an error saying %q", replicas, err, want)
+		}
+	}
+}
+
 // TestRejoinStillMember: a restarted node that the cluster still counts as
 // a member, dead or not (its death not yet recovered), is refused, and its
 // Join tries until its timeout.

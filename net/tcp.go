@@ -2,6 +2,7 @@ package net
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	stdnet "net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +35,10 @@ type Config struct {
 	PeerTimeout time.Duration
 	// JoinTimeout bounds how long Join waits for all peers.
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// Progress is how often a Join still waiting says for whom (5s if
+	// zero).
+	Progress time.Duration
+	Logger   *slog.Logger
 }
 
 // handshakeTimeout bounds one handshake, so a silent or slow stranger on
@@ -60,7 +65,11 @@ type TCP struct {
 	// rejoined is nil after a fresh start; after a rejoin, the members
 	// alive then, ourselves included, sorted.
 	rejoined []owner.NodeID
-	waiting  sync.Once // logs once that the cluster still counts us alive
+	// untold, by NodeID, are members that ended their connection in a
+	// cluster without replicas: restarted, they wait in Join for a dial
+	// that tells them at once that they cannot rejoin (see redial).
+	untold  []atomic.Bool
+	waiting sync.Once // logs once that the cluster still counts us alive
 	// ctx ends at Close: it stops redials and handshakes under way.
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -75,7 +84,7 @@ type TCP struct {
 // process restarts a member that died. Join then connects to the live
 // members only, and returns as soon as it has them all (see Rejoined).
 func Join(ctx context.Context, cfg Config) (*TCP, error) {
-	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]atomic.Pointer[conn], len(cfg.Hello.Members))}
+	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]atomic.Pointer[conn], len(cfg.Hello.Members)), untold: make([]atomic.Bool, len(cfg.Hello.Members))}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -116,8 +125,19 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 		}
 	}
 	failures := map[owner.NodeID]error{}
+	progress := time.NewTicker(cmp.Or(cfg.Progress, 5*time.Second))
+	defer progress.Stop()
+	started := time.Now()
 	for pending := len(t.conns) - 1; pending > 0 && !t.connected(want); pending-- {
-		r := <-joined
+		var r joinResult
+		for got := false; !got; {
+			select {
+			case r = <-joined:
+				got = true
+			case <-progress.C:
+				t.log.Info("waiting for "+strings.Join(t.missing(want), ", "), "waited", time.Since(started).Round(time.Second), "join_timeout", cfg.JoinTimeout)
+			}
+		}
 		var mismatch *MismatchError
 		switch {
 		case errors.As(r.err, &mismatch):
@@ -147,6 +167,17 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 		return nil, errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// missing names the peers in want not connected yet.
+func (t *TCP) missing(want map[owner.NodeID]bool) []string {
+	var names []string
+	for id := range t.conns {
+		if want[owner.NodeID(id)] && t.conns[id].Load() == nil {
+			names = append(names, t.cfg.Hello.Members[id])
+		}
+	}
+	return names
 }
 
 type joinResult struct {
@@ -238,7 +269,7 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 		if err != nil {
 			for id := range owner.NodeID(t.cfg.Self) {
 				if !seen[id] {
-					joined <- joinResult{peer: id, err: errors.New("it did not connect to us (it dials: its name sorts before ours; if the cluster runs, once it has recovered from this node's death)")}
+					joined <- joinResult{peer: id, err: t.notDialed()}
 				}
 			}
 			return
@@ -269,6 +300,15 @@ func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResul
 		seen[id] = true
 		joined <- joinResult{peer: id, conn: t.newConn(id, c), live: hello.Live}
 	}
+}
+
+// notDialed is why a lower-numbered peer, which dials us, did not connect:
+// it is not up, or it runs already and does not take this node back.
+func (t *TCP) notDialed() error {
+	if t.cfg.Hello.Replicas == 0 {
+		return errors.New("it did not connect to us (it dials: its name sorts before ours); if it is running, this node was restarted into a cluster without --replicas, which never takes a node back: stop every node and start them all again")
+	}
+	return errors.New("it did not connect to us (it dials: its name sorts before ours); if the cluster is running, it takes this node back once it has recovered from this node's death")
 }
 
 // accept takes the next connection, in TLS if the cluster uses it; the TLS
@@ -404,6 +444,9 @@ func (t *TCP) readLoop(c *conn, ev Events) {
 	}
 	c.c.Close()
 	if !t.closed.Load() {
+		if t.cfg.Hello.Replicas == 0 && !c.dead.Load() {
+			t.untold[c.peer].Store(true) // it ended the connection: it died or left
+		}
 		ev.Lost(c.peer)
 	}
 	// Only now may a restarted peer's new connection take this one's

@@ -3,6 +3,7 @@ package net
 import (
 	"context"
 	"errors"
+	"log/slog"
 	stdnet "net"
 	"sort"
 	"strings"
@@ -207,5 +208,22 @@ func TestDisconnect(t *testing.T) {
 	}
 	if err := t1.Send(owner.Message{Type: owner.MsgRequest, To: 0}); err == nil {
 		t.Error("Send to the node that disconnected us succeeded")
+	}
+}
+
+// TestJoinSaysWhomItWaitsFor: a join still waiting says, every Progress,
+// which peers it waits for.
+func TestJoinSaysWhomItWaitsFor(t *testing.T) {
+	ls := listeners(t, 2)
+	defer ls[1].Close()
+	var logs strings.Builder
+	cfg := config(ls, 0)
+	cfg.JoinTimeout, cfg.Progress = 500*time.Millisecond, 50*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := Join(context.Background(), cfg); err == nil {
+		t.Fatal("joined a peer that never answered")
+	}
+	if want := `msg="waiting for ` + ls[1].Addr().String() + `"`; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %s:\n%s", want, logs.String())
 	}
 }

@@ -54,20 +54,38 @@ func (m *Machine) Leave() {
 // survivor a contiguous share, so that neighbouring pages stay together,
 // and returns how many pages this node still holds (owned or on their way
 // here). It asks nobody when no survivor is left.
+//
+// Each page keeps the survivor it was first given to, round after round:
+// cutting the pages still here into shares anew would move the cuts as
+// pages leave, and a page asked of two survivors splits the shares (and
+// moves twice). Only pages with no survivor yet, or whose survivor left or
+// died, are shared out again, contiguously among those that stay.
 func (m *Machine) Pull() (held int) {
-	var owned []PageID
-	for p := range PageID(len(m.pages)) {
-		if m.Owns(p) {
-			owned = append(owned, p)
-		}
-	}
 	held = m.Held()
 	survivors := m.group.Survivors()
 	if len(survivors) == 0 || m.frozen {
 		return held
 	}
-	for i, p := range owned {
-		m.send(Message{Type: MsgPull, To: survivors[i*len(survivors)/len(owned)], Page: p})
+	if m.handTo == nil {
+		m.handTo = make([]NodeID, len(m.pages))
+		for p := range m.handTo {
+			m.handTo[p] = None
+		}
+	}
+	var unplanned []PageID
+	for p := range PageID(len(m.pages)) {
+		if !m.Owns(p) {
+			continue
+		}
+		if !slices.Contains(survivors, m.handTo[p]) {
+			unplanned = append(unplanned, p)
+			continue
+		}
+		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
+	}
+	for i, p := range unplanned {
+		m.handTo[p] = survivors[i*len(survivors)/len(unplanned)]
+		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
 	}
 	return held
 }

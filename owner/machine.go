@@ -70,8 +70,12 @@ type Machine struct {
 	// pages it handed on since, not yet acknowledged, by receiver.
 	closing, leaving bool
 	handedOff        map[PageID]NodeID
-	rd               Ready
-	counters         Counters
+	// handTo is, while leaving, the survivor each page held here is to
+	// go to (None: not planned yet), kept from one round of Pull to the
+	// next.
+	handTo   []NodeID
+	rd       Ready
+	counters Counters
 }
 
 type phase uint8

@@ -388,3 +388,40 @@ func TestSpliceRoutesAroundLeaver(t *testing.T) {
 		}
 	}
 }
+
+// TestPullKeepsShares: a leaver asks each survivor again for the same
+// pages in every round of pulls, however many pages have gone since the
+// first: re-cutting what is left would ask the other survivor for pages
+// of the first's share, splitting the shares.
+func TestPullKeepsShares(t *testing.T) {
+	ms := newCluster(3, 12, false) // node 1 owns pages 4-7
+	n1 := ms[1]
+	pulls := func(rd Ready) map[PageID]NodeID {
+		asked := map[PageID]NodeID{}
+		for _, msg := range rd.Messages {
+			if msg.Type == MsgPull {
+				asked[msg.Page] = msg.To
+			}
+		}
+		return asked
+	}
+	n1.Leave()
+	n1.Ready()
+	n1.Pull()
+	first := pulls(n1.Ready())
+	if want := map[PageID]NodeID{4: 0, 5: 0, 6: 2, 7: 2}; !reflect.DeepEqual(first, want) {
+		t.Fatalf("first round asks %v, want %v", first, want)
+	}
+	// Node 0 takes page 4; nobody has pulled the rest yet.
+	step(t, n1, request(0, 1, 4, 0))
+	expect(t, n1, acts(invalidate(4)))
+	n1.InvalidateDone(4)
+	n1.Ready()
+	if n1.Owns(4) {
+		t.Fatal("the leaver still owns page 4 after handing it on")
+	}
+	n1.Pull()
+	if got, want := pulls(n1.Ready()), map[PageID]NodeID{5: 0, 6: 2, 7: 2}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("second round asks %v, want %v", got, want)
+	}
+}

@@ -28,7 +28,10 @@ type NodeConfig struct {
 	// time to take every page from local programs. It also bounds how
 	// long the coordinator waits for the members' reports.
 	FenceWait time.Duration
-	Logger    *slog.Logger
+	// Progress is how often a leave that is still handing pages on says
+	// how many are left (2s if zero).
+	Progress time.Duration
+	Logger   *slog.Logger
 }
 
 // Node drives one node's Machine: FUSE handlers call ReadAt and WriteAt,

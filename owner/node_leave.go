@@ -1,6 +1,7 @@
 package owner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ func (n *Node) Leave(ctx context.Context) error {
 	n.m.Leave()
 	n.failWaitersLocked(func(PageID) bool { return true }, ErrClosed)
 	n.release(n.readyLocked(nil))
+	progress := cmp.Or(n.cfg.Progress, 2*time.Second)
+	said := time.Now()
 	for round := 0; ; round++ {
 		n.mu.Lock()
 		held := n.m.Held()
@@ -49,6 +52,10 @@ func (n *Node) Leave(ctx context.Context) error {
 		n.release(n.readyLocked(nil))
 		if drained {
 			break
+		}
+		if time.Since(said) >= progress {
+			said = time.Now()
+			n.log.Info("leaving: pages left to hand on", "pages", held, "survivors", survivors)
 		}
 		if survivors == 0 {
 			return fmt.Errorf("%w to take the %d pages held here", ErrNoSurvivors, held)

@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -332,6 +335,16 @@ func TestStatsCountMigrations(t *testing.T) {
 	if giver.PagesOut[1] != 1 || giver.Invalidations != 1 || giver.BytesOut != pageSize {
 		t.Errorf("giver: %+v", giver)
 	}
+	if taker.Owned != 3 || giver.Owned != 1 {
+		t.Errorf("owned: taker %d, giver %d; want 3 and 1", taker.Owned, giver.Owned)
+	}
+	if want := []owner.PeerState{owner.PeerUp, owner.PeerUp}; !slices.Equal(taker.Peers, want) {
+		t.Errorf("taker's peers %v, want %v", taker.Peers, want)
+	}
+	c.nodes[0].PeerLost(1)
+	if st := c.nodes[0].Stats(); st.Peers[1] != owner.PeerDead || st.Peers[1].String() != "dead" {
+		t.Errorf("after losing node 1, node 0 says it is %v", st.Peers[1])
+	}
 }
 
 // TestSequentialFaultsPrefetch: once a node's faults walk forward (the two
@@ -552,5 +565,71 @@ func TestInterruptedAccessWaitsOn(t *testing.T) {
 	}
 	if st := c.nodes[0].Stats(); st.RemoteFaults != 1 || st.FaultErrors != 0 {
 		t.Fatalf("remote faults %d, fault errors %d; want 1 and 0", st.RemoteFaults, st.FaultErrors)
+	}
+}
+
+// slowPages delays every page it sends, so that handing many on takes a
+// while.
+type slowPages struct {
+	owner.Transport
+	delay time.Duration
+}
+
+func (s slowPages) Send(m owner.Message) error {
+	if m.Type == owner.MsgPage {
+		time.Sleep(s.delay)
+	}
+	return s.Transport.Send(m)
+}
+
+// lockedBuffer is a log that goroutines write while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLeaveSaysPagesLeft: a leave that takes a while says, now and then,
+// how many pages it still has to hand on. 100 pages sent 5 ms apart take
+// at least half a second, five times the progress period.
+func TestLeaveSaysPagesLeft(t *testing.T) {
+	const n, npages = 2, 200
+	nw := dsmnet.NewInmem(n, 1)
+	var logs lockedBuffer
+	var nodes []*owner.Node
+	for i := range n {
+		store, err := pages.New(npages, pageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newFakeKernel(npages)
+		id := owner.NodeID(i)
+		cfg := owner.NodeConfig{Config: owner.Config{Self: id, Nodes: n, Pages: npages}, PageSize: pageSize, Timeout: 20 * time.Second}
+		var tr owner.Transport = nw.Transport(id)
+		if id == 1 {
+			cfg.Progress = 100 * time.Millisecond
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			tr = slowPages{tr, 5 * time.Millisecond}
+		}
+		k.node = owner.NewNode(cfg, tr, stores(t, store, npages), k)
+		nw.Attach(id, k.node.Receive, nil)
+		nodes = append(nodes, k.node)
+	}
+	if err := nodes[1].Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`msg="leaving: pages left to hand on" pages=[1-9]\d* survivors=1`).MatchString(logs.String()) {
+		t.Errorf("no progress line in the leaver's log:\n%s", logs.String())
 	}
 }

@@ -35,18 +35,20 @@ var LatencyBuckets = []time.Duration{
 // Stats is a snapshot of a node's activity since it started.
 type Stats struct {
 	Counters
-	LocalAccesses     uint64   // accesses served at once: the page was here
-	RemoteFaults      uint64   // accesses that waited for a page and got it
-	FaultErrors       uint64   // accesses that failed: timeout, dead owner, shutdown
-	Interrupted       uint64   // accesses a signal interrupted while they waited; they waited on
-	ReadaheadDeclined uint64   // reads over several pages declined (see ReadAt)
-	PagesIn, PagesOut []uint64 // by peer NodeID
-	BytesIn, BytesOut uint64   // page bytes received and sent
-	ProtocolErrors    uint64   // messages from peers that broke the protocol
-	SendErrors        uint64   // messages that could not be sent
-	Syncs             uint64   // msync/fsync calls that made copies
-	Copies            int      // copies of other nodes' pages kept here now
-	ReadCopies        int      // pages local programs may read through segment.ro now
+	LocalAccesses     uint64      // accesses served at once: the page was here
+	RemoteFaults      uint64      // accesses that waited for a page and got it
+	FaultErrors       uint64      // accesses that failed: timeout, dead owner, shutdown
+	Interrupted       uint64      // accesses a signal interrupted while they waited; they waited on
+	ReadaheadDeclined uint64      // reads over several pages declined (see ReadAt)
+	PagesIn, PagesOut []uint64    // by peer NodeID
+	BytesIn, BytesOut uint64      // page bytes received and sent
+	ProtocolErrors    uint64      // messages from peers that broke the protocol
+	SendErrors        uint64      // messages that could not be sent
+	Syncs             uint64      // msync/fsync calls that made copies
+	Copies            int         // copies of other nodes' pages kept here now
+	ReadCopies        int         // pages local programs may read through segment.ro now
+	Owned             int         // pages this node owns now
+	Peers             []PeerState // by NodeID: what this node knows of each member
 	// FaultLatency counts remote faults by LatencyBuckets, plus one
 	// overflow bucket; FaultLatencySum is their total.
 	FaultLatency    []uint64
@@ -128,13 +130,45 @@ func (s *stats) snapshot(c Counters) Stats {
 	return st
 }
 
+// PeerState is what a node knows of a member.
+type PeerState uint8
+
+const (
+	PeerUp      PeerState = iota // a member it has not lost (itself included)
+	PeerLeaving                  // said it leaves, and hands its pages on
+	PeerLeft                     // said it leaves, and is gone
+	PeerDead                     // lost: it died, fell silent or was cut off
+)
+
+func (s PeerState) String() string {
+	return [...]string{"up", "leaving", "left", "dead"}[s]
+}
+
 // Stats returns a snapshot of the node's activity.
 func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	c := n.m.Counters()
 	copies, readCopies := n.m.Copies(), n.m.ReadCopies()
+	owned := 0
+	for p := range PageID(n.m.Pages()) {
+		if n.m.Owns(p) {
+			owned++
+		}
+	}
+	peers := make([]PeerState, n.cfg.Nodes)
+	for id := range peers {
+		g := n.m.Group()
+		switch leaving, dead := g.Leaving(NodeID(id)), g.Dead(NodeID(id)); {
+		case leaving && dead:
+			peers[id] = PeerLeft
+		case leaving:
+			peers[id] = PeerLeaving
+		case dead:
+			peers[id] = PeerDead
+		}
+	}
 	n.mu.Unlock()
 	st := n.stats.snapshot(c)
-	st.Copies, st.ReadCopies = copies, readCopies
+	st.Copies, st.ReadCopies, st.Owned, st.Peers = copies, readCopies, owned, peers
 	return st
 }

@@ -48,7 +48,7 @@ trap 'exit 130' INT TERM
 
 gcc -O2 -Wall -Wextra -o "$work/jacobi" examples/jacobi/jacobi.c
 gcc -O2 -Wall -Wextra -o "$work/matmul" examples/matmul/matmul.c
-go build -o "$work/plot" ./examples/plot
+(cd examples/plot && go build -o "$work/plot" .) # a module of its own: the plotting libraries stay out of dsmfs
 
 # run APP N DIR ARGS...: one worker per node, worker w on node w's mount;
 # worker 0's result line goes to $work/line. The workers are jobs of this

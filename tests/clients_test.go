@@ -320,3 +320,65 @@ func TestClientPython(t *testing.T) {
 	}
 	clientErrorCases(t, c, []string{python, "-B", mapErr, examples}, "AddressTakenError", "NotSegmentError", "FileNotFoundError")
 }
+
+// TestPythonPackage: examples/python installs with pip as the package
+// dsmfs, module dsm, with nothing beyond the standard library (no index
+// is reached), and the installed module maps a segment.
+func TestPythonPackage(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 1})
+	// pip builds in the source tree: build from a copy.
+	src, lib := filepath.Join(t.TempDir(), "src"), filepath.Join(t.TempDir(), "lib")
+	mustRun(t, "cp", "-r", "../examples/python", src)
+	mustRun(t, python, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps", "--no-index", "--target", lib, src)
+	if _, err := os.Stat(filepath.Join(lib, "share_array.py")); err == nil {
+		t.Error("the example share_array.py was installed with the module")
+	}
+	script := filepath.Join(t.TempDir(), "hello.py")
+	os.WriteFile(script, []byte(`import sys, dsm
+dsm.exec_without_randomization()
+if not dsm.__file__.startswith(sys.argv[2]):
+    sys.exit("dsm imported from %s, not the installed package" % dsm.__file__)
+with dsm.map(sys.argv[1]) as seg:
+    seg.buf[0:5] = b"hello"
+`), 0o644)
+	cmd := exec.Command(python, "-B", script, c.seg(0), lib)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+lib)
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the installed module: %v\n%s", err, out)
+	}
+	got, err := inTime("read", 10*time.Second, func() ([]byte, error) {
+		f, err := os.Open(c.seg(0))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b := make([]byte, 5)
+		_, err = f.ReadAt(b, 0)
+		return b, err
+	})
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("the segment holds %q (%v), want hello", got, err)
+	}
+}
+
+// TestCHeaderInstalls: `make -C examples/c install` puts dsm.h and its
+// pkg-config file under PREFIX, and a program built with pkg-config's
+// flags alone, away from the source tree, maps a segment.
+func TestCHeaderInstalls(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 1})
+	prefix, work := t.TempDir(), t.TempDir()
+	mustRun(t, "make", "-s", "-C", "../examples/c", "install", "PREFIX="+prefix)
+	pc := exec.Command("pkg-config", "--cflags", "dsm")
+	pc.Env = append(os.Environ(), "PKG_CONFIG_PATH="+filepath.Join(prefix, "share/pkgconfig"))
+	cflags, err := pc.Output()
+	if err != nil || strings.TrimSpace(string(cflags)) != "-I"+filepath.Join(prefix, "include") {
+		t.Fatalf("pkg-config --cflags dsm: %q, %v", cflags, err)
+	}
+	mustRun(t, "cp", "../examples/c/counter.c", work)
+	counter := filepath.Join(work, "counter")
+	mustRun(t, append([]string{"gcc", "-O2", "-o", counter, filepath.Join(work, "counter.c")}, strings.Fields(string(cflags))...)...)
+	if out := mustRun(t, counter, c.seg(0), "1000"); !strings.Contains(out, "1000") {
+		t.Errorf("counter printed %q", out)
+	}
+}

@@ -59,7 +59,10 @@ func launch(t *testing.T, name, mnt string, cmd *exec.Cmd) *daemon {
 	d.cmd.Stderr = &d.stderr
 	// If the test binary dies (e.g. go test -timeout), the daemon still gets
 	// a chance to unmount.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if d.cmd.SysProcAttr == nil {
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	d.cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	d.cmd.WaitDelay = time.Second
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", d.cmd.Path, err)

@@ -1,8 +1,10 @@
 package tests
 
 import (
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +40,10 @@ func TestClearErrors(t *testing.T) {
 		{"size and pages", append([]string{"mount", free, "--size", "1M", "--pages", "4"}, peer...), "not both"},
 		{"bad block", append([]string{"mount", free, "--pages", "24", "--block", "16"}, peer...), "--block 16"},
 		{"bad log format", append([]string{"mount", free, "--log-format", "xml"}, peer...), "--log-format"},
+		// Reported at once: a join timeout longer than runProg waits
+		// would kill the run if the port were only found bad by dialing.
+		{"peer port out of range", []string{"mount", free, "--peer", "127.0.0.1:99999", "--join-timeout", "10m"}, `port "99999" is not a number from 1 to 65535`},
+		{"listen port out of range", []string{"mount", free, "--listen", ":70000", "--peer", "127.0.0.1:7070", "--join-timeout", "10m"}, "--listen :70000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runProg(append([]string{bin.dsmfs}, tc.args...)...)
@@ -48,5 +54,26 @@ func TestClearErrors(t *testing.T) {
 				t.Fatal("something was mounted")
 			}
 		})
+	}
+}
+
+// TestUsageErrors: a command line that does not parse gets one line, with
+// a guess at what was meant, and exit status 2, not the whole help.
+func TestUsageErrors(t *testing.T) {
+	requireE2E(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mount", "/mnt/dsm", "--lisen", ":7070"}, "did you mean --listen?"},
+		{[]string{"moutn", "/mnt/dsm"}, `did you mean "mount"?`},
+		{[]string{"stats"}, "stats needs one MOUNTPOINT"},
+	} {
+		cmd := exec.Command(bin.dsmfs, tc.args...)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("dsmfs %s: got %v and\n%s\nwant exit status 2 and one line saying %q", strings.Join(tc.args, " "), err, out, tc.want)
+		}
 	}
 }

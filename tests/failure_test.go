@@ -51,3 +51,31 @@ func TestStoppedPeerDeclaredDead(t *testing.T) {
 			stopped.cmd.ProcessState, isMounted(stopped.mnt), stopped.stderr.tail(2000))
 	}
 }
+
+// TestRestartWithoutReplicasRefused: without --replicas, a node killed and
+// restarted cannot rejoin; whether it dials its peer or waits for its peer
+// to dial, it is told at once (not at the end of its join timeout) that it
+// must restart every node, and leaves no mount behind.
+func TestRestartWithoutReplicasRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		killed int
+	}{
+		{"dialer", 0},
+		{"dialed", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t)
+			old := c.nodes[tc.killed]
+			old.kill()
+			// A join timeout longer than watchUntilExit waits: only being
+			// told ends the join in time.
+			args := append(old.cmd.Args[1:], "--join-timeout", "10m")
+			d := startDaemon(t, old.name, old.mnt, args)
+			watchUntilExit(t, d)
+			if !strings.Contains(d.stderr.String(), "restart every node") {
+				t.Errorf("the restarted node does not say to restart every node:\n%s", d.stderr.String())
+			}
+		})
+	}
+}

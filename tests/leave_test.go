@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -66,4 +68,52 @@ func TestNodesLeaveTogether(t *testing.T) {
 		}
 	}
 	mustRun(t, dsm("check", c.seg(1), 0, whole, 41)...)
+}
+
+// TestLeaveKeepsOwnersWhole: a node of three that leaves a 64 MiB segment
+// (the default size) hands its pages on in one contiguous share per node
+// that stays, so that `.owners` and `dsmfs owners` stay a few lines
+// rather than one line per page or two.
+func TestLeaveKeepsOwnersWhole(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 16384})
+	c.nodes[1].stop(syscall.SIGTERM)
+	c.nodes[1].seenExit = true
+	co := c.clusterOwners(0)
+	for _, r := range co.runs {
+		if r.node != 0 && r.node != 2 {
+			t.Fatalf("after node 1 left, pages %d-%d are %q, want node 0 or 2", r.first, r.last, r.addr)
+		}
+	}
+	// Node 0's pages, node 1's share for node 0, its share for node 2,
+	// and node 2's pages: two runs, however the shares are cut, at most
+	// four.
+	if len(co.runs) > 4 {
+		t.Errorf("after node 1 left, dsmfs owners lists %d runs, want at most 4", len(co.runs))
+	}
+	for _, i := range []int{0, 2} {
+		if o := c.readOwners(i); len(o.runs) > 4 {
+			t.Errorf("after node 1 left, node %d's .owners lists %d runs, want at most 4", i, len(o.runs))
+		}
+	}
+	// `dsmfs owners --summary` adds them up per node.
+	summary := mustRun(t, bin.dsmfs, "owners", c.nodes[2].mnt, "--summary")
+	total := 0
+	for _, line := range strings.Split(strings.TrimSpace(summary), "\n")[1:] {
+		var node string
+		var addr string
+		var pages, runs int
+		if _, err := fmt.Sscanf(line, "%s %s %d %d", &node, &addr, &pages, &runs); err != nil {
+			if _, err := fmt.Sscanf(line, "all %d %d", &pages, &runs); err != nil || pages != c.pages || runs != len(co.runs) {
+				t.Errorf("summary line %q: want node, address, pages, runs, or all %d %d", line, c.pages, len(co.runs))
+			}
+			continue
+		}
+		if node != "0" && node != "2" || runs > 2 {
+			t.Errorf("summary line %q: want node 0 or 2 in at most 2 runs", line)
+		}
+		total += pages
+	}
+	if total != c.pages {
+		t.Errorf("the summary's nodes own %d pages, want %d:\n%s", total, c.pages, summary)
+	}
 }

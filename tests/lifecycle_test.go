@@ -15,32 +15,28 @@ import (
 // may take; the tests set --join-timeout well below it.
 const exitTimeout = 30 * time.Second
 
-// watchUntilExit waits for all daemons to exit, polling /proc/self/mounts
-// meanwhile, and fails the test if one is still running at the deadline or
-// if one of their mount points was ever mounted.
+// watchUntilExit waits for all daemons to exit, and fails the test if one
+// is still running at the deadline, exits with status 0, ever served its
+// mount (a daemon mounts before it joins, but serves only once joined), or
+// leaves its mount behind.
 func watchUntilExit(t *testing.T, ds ...*daemon) {
 	t.Helper()
 	deadline := time.Now().Add(exitTimeout)
-	for {
-		running := false
-		for _, d := range ds {
-			if isMounted(d.mnt) {
-				t.Fatalf("%s: %s got mounted, want an exit before mounting", d.name, d.mnt)
-			}
-			running = running || d.running()
-		}
-		if !running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemons still running %v after start, want them to give up", exitTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	for _, d := range ds {
+		select {
+		case <-d.exited:
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("%s: still running %v after start, want it to give up", d.name, exitTimeout)
+		}
 		d.seenExit = true
 		if d.exitCode() == 0 {
 			t.Errorf("%s: exited with status 0, want non-zero", d.name)
+		}
+		if strings.Contains(d.stderr.String(), "msg=mounted") {
+			t.Errorf("%s: served its mount, want an exit before", d.name)
+		}
+		if isMounted(d.mnt) {
+			t.Errorf("%s: %s is still mounted after the daemon exited", d.name, d.mnt)
 		}
 	}
 }

@@ -1,13 +1,20 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dsmfs/dsmfs/fs/report"
 )
@@ -78,9 +85,89 @@ func TestStatsAndMetrics(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"dsmfs_remote_faults_total 5", "dsmfs_fault_latency_seconds_count 5", `dsmfs_pages_in_total{peer="` + c.nodes[0].name + `"} 5`} {
+	for _, want := range []string{
+		"dsmfs_remote_faults_total 5", "dsmfs_fault_latency_seconds_count 5",
+		`dsmfs_received_blocks_total{peer="` + c.nodes[0].name + `"} 5`, "dsmfs_received_bytes_total 20480",
+		fmt.Sprintf("dsmfs_owned_pages %d", c.pages/2+moved), "dsmfs_copies_kept_blocks 0",
+		`dsmfs_peer_up{peer="` + c.nodes[0].name + `",state="up"} 1`,
+		`dsmfs_build_info{goversion="` + runtime.Version() + `"`,
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	resp, err = http.Get("http://" + metricsAddrs[1] + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(health) != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok", resp.StatusCode, health)
+	}
+
+	// .stats says who the node is, what it owns and how its peer is.
+	if taker.PagesOwned != c.pages/2+moved || taker.Version == "" || taker.UptimeSeconds <= 0 || taker.Peers[0].State != "up" {
+		t.Errorf("taker's .stats: pages owned %d, version %q, uptime %v, peer %+v", taker.PagesOwned, taker.Version, taker.UptimeSeconds, taker.Peers[0])
+	}
+	c.nodes[0].stop(syscall.SIGTERM)
+	if st := c.stats(1); st.Peers[0].State != "left" || st.PagesOwned != c.pages {
+		t.Errorf("after node 0 left, node 1's .stats: pages owned %d, peer %+v", st.PagesOwned, st.Peers[0])
+	}
+}
+
+// TestStatsWatch runs the help's own example, `dsmfs stats MNT --watch`,
+// into a pipe: it samples every second, shows rates per second from the
+// second sample on, writes no terminal escape codes, and ends cleanly on
+// SIGINT.
+func TestStatsWatch(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 1})
+	cmd := exec.Command(bin.dsmfs, "stats", c.nodes[0].mnt, "--watch")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var out strings.Builder
+	samples, rated := 0, false
+	for samples < 2 || !rated {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("dsmfs stats --watch ended: %v\n%s%s", cmd.Wait(), out.String(), stderr.String())
+			}
+			out.WriteString(line + "\n")
+			if strings.HasPrefix(line, "--- ") {
+				samples++
+			}
+			rated = rated || samples == 2 && regexp.MustCompile(`^local accesses +\d+ +\d+\.\d$`).MatchString(line)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no second sample with rates after 20s:\n%s%s", out.String(), stderr.String())
+		}
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("escape codes written into a pipe:\n%q", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("dsmfs stats --watch after SIGINT: %v\n%s", err, stderr.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dsmfs/dsmfs/owner"
@@ -39,8 +40,8 @@ var counters = []counterMetric{
 	counter("fault_errors_total", "Accesses that failed: timeout, dead owner, shutdown.", func(s owner.Stats) uint64 { return s.FaultErrors }),
 	counter("interrupted_faults_total", "Accesses a signal interrupted while they waited for a page; they waited on.", func(s owner.Stats) uint64 { return s.Interrupted }),
 	counter("readahead_declined_total", "Reads over several pages declined because some were elsewhere.", func(s owner.Stats) uint64 { return s.ReadaheadDeclined }),
-	counter("bytes_in_total", "Page bytes received.", func(s owner.Stats) uint64 { return s.BytesIn }),
-	counter("bytes_out_total", "Page bytes sent.", func(s owner.Stats) uint64 { return s.BytesOut }),
+	counter("received_bytes_total", "Page bytes received.", func(s owner.Stats) uint64 { return s.BytesIn }),
+	counter("sent_bytes_total", "Page bytes sent.", func(s owner.Stats) uint64 { return s.BytesOut }),
 	counter("requests_forwarded_total", "Requests passed on towards the tail of a page's queue.", func(s owner.Stats) uint64 { return s.Forwarded }),
 	counter("requests_queued_total", "Requests queued behind a page on its way or in its hold window.", func(s owner.Stats) uint64 { return s.Queued }),
 	counter("hold_waits_total", "Requests that waited for a hold window.", func(s owner.Stats) uint64 { return s.HoldWaits }),
@@ -50,7 +51,7 @@ var counters = []counterMetric{
 	counter("send_errors_total", "Messages that could not be sent.", func(s owner.Stats) uint64 { return s.SendErrors }),
 	counter("syncs_total", "fsync and msync calls that made copies of pages (--replicas).", func(s owner.Stats) uint64 { return s.Syncs }),
 	counter("recoveries_total", "New owner maps installed after nodes were lost (--replicas).", func(s owner.Stats) uint64 { return s.Recoveries }),
-	counter("pages_promoted_total", "Pages this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
+	counter("promoted_blocks_total", "Blocks this node took over from a copy in a recovery.", func(s owner.Stats) uint64 { return s.Promoted }),
 	counter("stale_messages_total", "Messages from an earlier epoch, dropped.", func(s owner.Stats) uint64 { return s.Stale }),
 	counter("stranger_messages_total", "Messages from nodes that are not members of this node's epoch, dropped.", func(s owner.Stats) uint64 { return s.Strangers }),
 	counter("read_copies_taken_total", "Read copies (segment.ro) this node got from owners.", func(s owner.Stats) uint64 { return s.CopiesTaken }),
@@ -59,24 +60,42 @@ var counters = []counterMetric{
 }
 
 var (
-	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
-	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
-	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
-	readCopies   = prometheus.NewDesc("dsmfs_read_copies", "Pages local programs may read through segment.ro now.", nil, nil)
+	receivedDesc   = prometheus.NewDesc("dsmfs_received_blocks_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
+	sentDesc       = prometheus.NewDesc("dsmfs_sent_blocks_total", "Blocks handed to a peer.", []string{"peer"}, nil)
+	peerUpDesc     = prometheus.NewDesc("dsmfs_peer_up", "1 while this node counts the peer a live member, 0 once it left or was lost.", []string{"peer", "state"}, nil)
+	ownedDesc      = prometheus.NewDesc("dsmfs_owned_pages", "Kernel pages of the segment this node owns.", nil, nil)
+	copiesDesc     = prometheus.NewDesc("dsmfs_copies_kept_blocks", "Copies of other nodes' blocks kept here for their recovery (--replicas).", nil, nil)
+	latencyDesc    = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+	readCopiesDesc = prometheus.NewDesc("dsmfs_read_copy_pages", "Kernel pages local programs may read through segment.ro now.", nil, nil)
+	buildDesc      = prometheus.NewDesc("dsmfs_build_info", "Always 1: the version of dsmfs running, the VCS revision it was built from, and the Go release that built it.", []string{"version", "revision", "goversion"}, nil)
 )
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
+	b := ReadBuild()
+	ch <- prometheus.MustNewConstMetric(buildDesc, prometheus.GaugeValue, 1, b.Version, b.Revision, b.GoVersion)
 	for _, m := range counters {
 		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(st)))
 	}
+	ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, float64(st.Owned*c.node.Block))
+	ch <- prometheus.MustNewConstMetric(copiesDesc, prometheus.GaugeValue, float64(st.Copies))
+	ch <- prometheus.MustNewConstMetric(readCopiesDesc, prometheus.GaugeValue, float64(st.ReadCopies*c.node.Block))
 	for id, addr := range c.node.Members {
-		if owner.NodeID(id) != c.node.Self {
-			ch <- prometheus.MustNewConstMetric(pagesInDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
-			ch <- prometheus.MustNewConstMetric(pagesOutDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
+		if owner.NodeID(id) == c.node.Self {
+			continue
 		}
+		ch <- prometheus.MustNewConstMetric(receivedDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
+		ch <- prometheus.MustNewConstMetric(sentDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
+		state, up := owner.PeerUp, 0.0
+		if id < len(st.Peers) {
+			state = st.Peers[id]
+		}
+		if state == owner.PeerUp || state == owner.PeerLeaving {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(peerUpDesc, prometheus.GaugeValue, up, addr, state.String())
 	}
 	buckets := map[float64]uint64{}
 	var cum uint64
@@ -84,16 +103,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		cum += st.FaultLatency[i]
 		buckets[le.Seconds()] = cum
 	}
-	ch <- prometheus.MustNewConstMetric(readCopies, prometheus.GaugeValue, float64(st.ReadCopies))
 	cum += st.FaultLatency[len(owner.LatencyBuckets)]
 	ch <- prometheus.MustNewConstHistogram(latencyDesc, cum, st.FaultLatencySum.Seconds(), buckets)
 }
 
-// ServeMetrics serves c's metrics on l, path /metrics, until l closes.
-func ServeMetrics(l stdnet.Listener, c *Collector) {
+// ServeMetrics serves c's metrics, with the Go runtime's and the
+// process's, on l at /metrics, and health's answer at /healthz, until l
+// closes.
+func ServeMetrics(l stdnet.Listener, c *Collector, health *Health) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/healthz", health)
 	go http.Serve(l, mux) // ends when l closes at shutdown
 }

@@ -3,9 +3,13 @@ package report
 import (
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -165,18 +169,106 @@ func TestStatsTable(t *testing.T) {
 func TestCollector(t *testing.T) {
 	st := owner.Stats{RemoteFaults: 7, PagesIn: []uint64{0, 5, 1}, PagesOut: []uint64{0, 2, 0},
 		FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1), ReadCopies: 3}
-	c := NewCollector(Node{Self: 0, Members: members}, func() owner.Stats { return st })
-	want := fmt.Sprintf("%d", len(counters)+2*2+2) // counters, two per peer, the gauge, the histogram
+	c := NewCollector(Node{Self: 0, Members: members, Block: 4}, func() owner.Stats { return st })
+	st.Owned, st.Copies, st.Peers = 3, 2, []owner.PeerState{owner.PeerUp, owner.PeerUp, owner.PeerDead}
+	want := fmt.Sprintf("%d", len(counters)+2*3+5) // counters, three per peer, owned, copies, read copies, the histogram, build info
 	if got := testutil.CollectAndCount(c); fmt.Sprint(got) != want {
 		t.Fatalf("%d metrics, want %s", got, want)
 	}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(`# HELP dsmfs_remote_faults_total Accesses that waited for a page owned elsewhere.
 # TYPE dsmfs_remote_faults_total counter
 dsmfs_remote_faults_total 7
-# HELP dsmfs_read_copies Pages local programs may read through segment.ro now.
-# TYPE dsmfs_read_copies gauge
-dsmfs_read_copies 3
-`), "dsmfs_remote_faults_total", "dsmfs_read_copies"); err != nil {
+# HELP dsmfs_owned_pages Kernel pages of the segment this node owns.
+# TYPE dsmfs_owned_pages gauge
+dsmfs_owned_pages 12
+# HELP dsmfs_peer_up 1 while this node counts the peer a live member, 0 once it left or was lost.
+# TYPE dsmfs_peer_up gauge
+dsmfs_peer_up{peer="b:7070",state="up"} 1
+dsmfs_peer_up{peer="c:7070",state="dead"} 0
+# HELP dsmfs_read_copy_pages Kernel pages local programs may read through segment.ro now.
+# TYPE dsmfs_read_copy_pages gauge
+dsmfs_read_copy_pages 12
+`), "dsmfs_remote_faults_total", "dsmfs_owned_pages", "dsmfs_peer_up", "dsmfs_read_copy_pages"); err != nil {
 		t.Fatal(err)
+	}
+	// Every name ends in its unit, or _total for a count.
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	var h Health
+	for _, tc := range []struct {
+		down string
+		code int
+		body string
+	}{{"", 200, "ok\n"}, {"leaving the cluster", 503, "leaving the cluster\n"}, {"fenced", 503, "leaving the cluster\n"}} {
+		if tc.down != "" {
+			h.Down(tc.down)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		if w.Code != tc.code || w.Body.String() != tc.body {
+			t.Errorf("after Down(%q): %d %q, want %d %q", tc.down, w.Code, w.Body.String(), tc.code, tc.body)
+		}
+	}
+}
+
+// TestPrintRates: the watch view shows totals, and rates per second once
+// there is an earlier sample, for the node and for each peer.
+func TestPrintRates(t *testing.T) {
+	prev := Stats{Node: 0, Address: "a:7070", RemoteFaults: 10, PagesIn: 4, Peers: []PeerStats{{Node: 1, Address: "b:7070", State: "up", PagesIn: 4}}}
+	cur := prev
+	cur.RemoteFaults, cur.PagesIn, cur.Peers = 30, 8, []PeerStats{{Node: 1, Address: "b:7070", State: "up", PagesIn: 8}}
+	var b strings.Builder
+	if err := cur.PrintRates(&b, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^remote faults +30 +-$`).MatchString(b.String()) {
+		t.Errorf("first sample, want a total and no rate:\n%s", b.String())
+	}
+	b.Reset()
+	cur.PrintRates(&b, &prev, 2*time.Second)
+	for _, want := range []string{`(?m)^remote faults +30 +10\.0$`, `(?m)^blocks in +8 +2\.0$`, `(?m)^peer 1 b:7070 \(up\) blocks in +8 +2\.0$`, `total +per second`} {
+		if !regexp.MustCompile(want).MatchString(b.String()) {
+			t.Errorf("the watch view lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("escape codes in the view:\n%q", b.String())
+	}
+}
+
+func TestSummary(t *testing.T) {
+	o := Owners{Pages: 10, Runs: []Run{{First: 0, Last: 1, Node: 0, Address: "a"}, {First: 2, Last: 2, Node: Unclaimed}, {First: 3, Last: 5, Node: 1, Address: "b"}, {First: 6, Last: 7, Node: 0, Address: "a"}, {First: 8, Last: 9, Node: 0, Address: "a", ReadCopy: true}}}
+	want := []Share{{0, "a", 6, 2}, {1, "b", 3, 1}, {Unclaimed, "unclaimed", 1, 1}}
+	if got := o.Summary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	var b strings.Builder
+	if err := WriteSummary(&b, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"node  address    pages  runs\n", "0     a          6      2\n", "?     unclaimed  1      1\n", "all              10     4\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestBuild(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/dsmfs/dsmfs", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123abc"}, {Key: "vcs.time", Value: "2026-12-03T16:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	b := buildOf(info)
+	if want := (Build{Version: "v1.2.3", Revision: "0123abc", Time: "2026-12-03T16:00:00Z", Modified: true, GoVersion: "go1.26.8"}); b != want {
+		t.Fatalf("got %+v, want %+v", b, want)
+	}
+	if s := b.String(); !strings.HasPrefix(s, "dsmfs v1.2.3 (revision 0123abc, 2026-12-03T16:00:00Z, modified) go1.26.8 ") {
+		t.Errorf("got %q", s)
+	}
+	if s := buildOf(&debug.BuildInfo{GoVersion: "go1.26.8"}).String(); !strings.HasPrefix(s, "dsmfs (devel) (revision unknown) go1.26.8") {
+		t.Errorf("without VCS information: %q", s)
 	}
 }

@@ -10,10 +10,17 @@ import (
 	"time"
 )
 
+// How ShowOwners shows the owners.
+const (
+	OwnersText    = iota // the runs, as the special file has them
+	OwnersMap            // DrawMap's picture
+	OwnersSummary        // WriteSummary's table
+)
+
 // ShowOwners prints the owners of a mount's segment: every node's answer
 // merged (`.cluster-owners`), or this node's own view (`.owners`) if local;
-// as text, or as DrawMap's picture if drawMap.
-func ShowOwners(w io.Writer, mountpoint string, local, drawMap bool) error {
+// shown as how says.
+func ShowOwners(w io.Writer, mountpoint string, local bool, how int) error {
 	file := ".cluster-owners"
 	if local {
 		file = ".owners"
@@ -22,7 +29,7 @@ func ShowOwners(w io.Writer, mountpoint string, local, drawMap bool) error {
 	if err != nil {
 		return fmt.Errorf("is %s a dsmfs mount? %w", mountpoint, err)
 	}
-	if !drawMap {
+	if how == OwnersText {
 		_, err := w.Write(text)
 		return err
 	}
@@ -30,31 +37,54 @@ func ShowOwners(w io.Writer, mountpoint string, local, drawMap bool) error {
 	if err != nil {
 		return err
 	}
+	if how == OwnersSummary {
+		return WriteSummary(w, o)
+	}
 	return DrawMap(w, o, IsTerminal(w))
 }
 
-// ShowStats prints a mount's `.stats` as a table; with a watch interval it
-// redraws it in place every interval until ctx ends.
+// ShowStats prints a mount's `.stats` as a table. With a watch interval it
+// samples it every interval until ctx ends and shows each counter's rate
+// per second as well: redrawn in place on a terminal, one sample after
+// the other, with no escape codes, anywhere else.
 func ShowStats(ctx context.Context, w io.Writer, mountpoint string, watch time.Duration) error {
 	path := filepath.Join(mountpoint, ".stats")
-	for {
+	read := func() (Stats, error) {
+		var r Stats
 		text, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("is %s a dsmfs mount? %w", mountpoint, err)
+			return r, fmt.Errorf("is %s a dsmfs mount? %w", mountpoint, err)
 		}
-		var r Stats
 		if err := json.Unmarshal(text, &r); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return r, fmt.Errorf("%s: %w", path, err)
 		}
-		if watch > 0 {
-			fmt.Fprint(w, "\x1b[H\x1b[2J") // home, clear: redraw in place
-		}
-		if err := r.Print(w); err != nil {
+		return r, nil
+	}
+	if watch <= 0 {
+		r, err := read()
+		if err != nil {
 			return err
 		}
-		if watch <= 0 {
-			return nil
+		return r.Print(w)
+	}
+	terminal := IsTerminal(w)
+	var prev *Stats
+	var prevAt time.Time
+	for {
+		r, err := read()
+		if err != nil {
+			return err
 		}
+		now := time.Now()
+		if terminal {
+			fmt.Fprint(w, "\x1b[H\x1b[2J") // home, clear: redraw in place
+		} else {
+			fmt.Fprintf(w, "--- %s, every %v\n", now.Format("15:04:05"), watch)
+		}
+		if err := r.PrintRates(w, prev, now.Sub(prevAt)); err != nil {
+			return err
+		}
+		prev, prevAt = &r, now
 		select {
 		case <-ctx.Done():
 			return nil

@@ -16,6 +16,11 @@ type Stats struct {
 	Address string `json:"address"`
 	Pages   int    `json:"pages"`
 	Block   int    `json:"block"`
+	Version string `json:"version"`
+	// UptimeSeconds is how long the daemon has run.
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// PagesOwned are the kernel pages this node owns now.
+	PagesOwned int `json:"pages_owned"`
 
 	LocalAccesses     uint64  `json:"local_accesses"`
 	RemoteFaults      uint64  `json:"remote_faults"`
@@ -54,10 +59,12 @@ type Stats struct {
 	ReadRevocations uint64 `json:"read_copies_revoked"`
 }
 
-// PeerStats is the traffic with one peer, in blocks.
+// PeerStats is one peer as this node knows it: its state (up, leaving,
+// left or dead) and the traffic with it, in blocks.
 type PeerStats struct {
 	Node     int    `json:"node"`
 	Address  string `json:"address"`
+	State    string `json:"state"`
 	PagesIn  uint64 `json:"pages_in"`
 	PagesOut uint64 `json:"pages_out"`
 }
@@ -68,12 +75,14 @@ type Node struct {
 	Members []string // by NodeID
 	Pages   int      // kernel pages
 	Block   int
+	Started time.Time // when the daemon started
 }
 
 // NewStats is the `.stats` of node n, which did st.
 func NewStats(n Node, st owner.Stats) Stats {
 	r := Stats{
 		Node: int(n.Self), Address: n.Members[n.Self], Pages: n.Pages, Block: n.Block,
+		Version: ReadBuild().Version, UptimeSeconds: time.Since(n.Started).Round(time.Millisecond).Seconds(), PagesOwned: st.Owned * n.Block,
 		LocalAccesses: st.LocalAccesses, RemoteFaults: st.RemoteFaults, FaultErrors: st.FaultErrors, Interrupted: st.Interrupted,
 		ReadaheadDeclined: st.ReadaheadDeclined,
 		FaultP50Micros:    micros(st.FaultP50), FaultP99Micros: micros(st.FaultP99),
@@ -91,7 +100,11 @@ func NewStats(n Node, st owner.Stats) Stats {
 		}
 		r.PagesIn += st.PagesIn[id]
 		r.PagesOut += st.PagesOut[id]
-		r.Peers = append(r.Peers, PeerStats{Node: id, Address: n.Members[id], PagesIn: st.PagesIn[id], PagesOut: st.PagesOut[id]})
+		state := owner.PeerUp
+		if id < len(st.Peers) {
+			state = st.Peers[id]
+		}
+		r.Peers = append(r.Peers, PeerStats{Node: id, Address: n.Members[id], State: state.String(), PagesIn: st.PagesIn[id], PagesOut: st.PagesOut[id]})
 	}
 	return r
 }
@@ -101,13 +114,14 @@ func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 // Print writes r as the table `dsmfs stats` shows.
 func (r Stats) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "node %d\t%s\tpages %d, block %d\n", r.Node, r.Address, r.Pages, r.Block)
+	fmt.Fprintf(tw, "node %d\t%s\tpages %d, block %d\towns %d pages\tup %v\tdsmfs %s\n", r.Node, r.Address, r.Pages, r.Block, r.PagesOwned,
+		(time.Duration(r.UptimeSeconds) * time.Second).Round(time.Second), r.Version)
 	fmt.Fprintf(tw, "accesses\tlocal %d\tremote %d\terrors %d\tinterrupted %d\treadahead declined %d\n",
 		r.LocalAccesses, r.RemoteFaults, r.FaultErrors, r.Interrupted, r.ReadaheadDeclined)
 	fmt.Fprintf(tw, "fault latency\tp50 %.0f µs\tp99 %.0f µs\n", r.FaultP50Micros, r.FaultP99Micros)
 	fmt.Fprintf(tw, "blocks moved\tin %d\tout %d\tbytes in %d\tbytes out %d\n", r.PagesIn, r.PagesOut, r.BytesIn, r.BytesOut)
 	for _, p := range r.Peers {
-		fmt.Fprintf(tw, "  peer %d\t%s\tin %d\tout %d\n", p.Node, p.Address, p.PagesIn, p.PagesOut)
+		fmt.Fprintf(tw, "  peer %d\t%s\t%s\tin %d\tout %d\n", p.Node, p.Address, p.State, p.PagesIn, p.PagesOut)
 	}
 	fmt.Fprintf(tw, "protocol\tforwarded %d\tqueued %d\thold waits %d\n", r.RequestsForwarded, r.RequestsQueued, r.HoldWaits)
 	fmt.Fprintf(tw, "invalidations\t%d\trepeated %d\n", r.Invalidations, r.Reinvalidations)
