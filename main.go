@@ -158,7 +158,7 @@ func mount(c *cli.Context) error {
 	}
 	log.Info("joining", "self", self, "members", members, "pages", npages)
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
-		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
+		Hello:       dsmnet.Hello{Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
