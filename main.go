@@ -44,6 +44,7 @@ func main() {
 			ownersCommand(),
 			statsCommand(),
 			completionCommand(),
+			{Name: "secret", Usage: "print a fresh shared secret for --secret-file: (umask 077; dsmfs secret > /etc/dsmfs/secret), then copy it to every node", Action: printSecret},
 			benchCommand(),
 			dsmbench.WorkerCommand(),
 			dsmbench.FloorFSCommand(),
@@ -118,11 +119,7 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	secret, err := dsmnet.ReadSecret(c.String("secret-file"), log)
-	if err != nil {
-		return err
-	}
-	tlsConfig, err := dsmnet.TLSConfig(c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"))
+	secret, tlsConfig, err := dsmnet.Credentials(c.String("secret-file"), c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"), log)
 	if err != nil {
 		return err
 	}
@@ -204,7 +201,7 @@ func mount(c *cli.Context) error {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
 	if metricsListener != nil {
-		report.ServeMetrics(metricsListener, report.NewCollector(report.Node{Self: selfID, Members: members}, node.Stats))
+		report.ServeMetrics(metricsListener, report.NewCollector(report.Node{Self: selfID, Members: members}, node.Stats).WithRefused(transport.Refused))
 		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
 	log.Info("mounted", "mountpoint", mountpoint, "segment", mountpoint+"/segment")
@@ -336,6 +333,12 @@ func bench(c *cli.Context) error {
 		Nodes: c.Int("nodes"), Pages: c.Int("pages"), Block: c.Int("block"), Prefetch: c.Int("prefetch"),
 		JSON: c.Bool("json"), Binary: self,
 	}, os.Stdout, os.Stderr)
+}
+
+// printSecret is `dsmfs secret`.
+func printSecret(*cli.Context) error {
+	_, err := fmt.Println(dsmnet.NewSecret())
+	return err
 }
 
 func completionCommand() *cli.Command {

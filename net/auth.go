@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -63,12 +64,22 @@ func readProof(r io.Reader, want []byte) (bool, error) {
 
 // NewSecret is a fresh secret for --secret-file: 32 random bytes, in
 // base64.
-func NewSecret() (string, error) {
+func NewSecret() string {
 	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+	rand.Read(b) // never fails
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// Credentials are what proves to the peers that this node is a member:
+// the secret of --secret-file and the TLS of --tls-cert, --tls-key and
+// --tls-ca, each nil when not given.
+func Credentials(secretFile, certFile, keyFile, caFile string, log *slog.Logger) ([]byte, *tls.Config, error) {
+	secret, err := ReadSecret(secretFile, log)
+	if err != nil {
+		return nil, nil, err
 	}
-	return base64.StdEncoding.EncodeToString(b), nil
+	config, err := TLSConfig(certFile, keyFile, caFile)
+	return secret, config, err
 }
 
 // ReadSecret reads --secret-file: the whole file, without surrounding

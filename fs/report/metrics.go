@@ -12,13 +12,21 @@ import (
 
 // Collector turns a node's Stats into Prometheus metrics at each scrape.
 type Collector struct {
-	node  Node
-	stats func() owner.Stats
+	node    Node
+	stats   func() owner.Stats
+	refused func() map[string]uint64 // nil: none counted
 }
 
 // NewCollector collects node n's metrics from stats.
 func NewCollector(n Node, stats func() owner.Stats) *Collector {
 	return &Collector{node: n, stats: stats}
+}
+
+// WithRefused has c also collect the peer connections the transport
+// refused, counted by reason.
+func (c *Collector) WithRefused(refused func() map[string]uint64) *Collector {
+	c.refused = refused
+	return c
 }
 
 // counterMetric is a counter of owner.Stats as Prometheus shows it: its
@@ -59,7 +67,10 @@ var (
 	pagesInDesc  = prometheus.NewDesc("dsmfs_pages_in_total", "Blocks received from a peer, with their ownership.", []string{"peer"}, nil)
 	pagesOutDesc = prometheus.NewDesc("dsmfs_pages_out_total", "Blocks handed to a peer.", []string{"peer"}, nil)
 	latencyDesc  = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
+	refusedDesc  = prometheus.NewDesc("dsmfs_refused_connections_total", refusedHelp, []string{"reason"}, nil)
 )
+
+const refusedHelp = "Peer connections refused before they were trusted, by reason: address (without a secret or TLS, not from the address of the member it says it is), auth (no proof of the secret, or no certificate of the CA), handshake (not a dsmfs handshake, another protocol version, too slow), busy (too many at once), unexpected (a trusted peer not waited for)."
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
@@ -72,6 +83,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if owner.NodeID(id) != c.node.Self {
 			ch <- prometheus.MustNewConstMetric(pagesInDesc, prometheus.CounterValue, float64(st.PagesIn[id]), addr)
 			ch <- prometheus.MustNewConstMetric(pagesOutDesc, prometheus.CounterValue, float64(st.PagesOut[id]), addr)
+		}
+	}
+	if c.refused != nil {
+		for reason, n := range c.refused() {
+			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(n), reason)
 		}
 	}
 	buckets := map[float64]uint64{}
