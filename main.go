@@ -49,6 +49,7 @@ func main() {
 			versionCommand(),
 			completionCommand(),
 			manCommand(),
+			secretCommand(),
 			dsmbench.Command(),
 			dsmbench.WorkerCommand(),
 			dsmbench.FloorFSCommand(),
@@ -137,11 +138,7 @@ func mount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	secret, err := dsmnet.ReadSecret(c.String("secret-file"), log)
-	if err != nil {
-		return err
-	}
-	tlsConfig, err := dsmnet.TLSConfig(c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"))
+	secret, tlsConfig, err := dsmnet.Credentials(c.String("secret-file"), c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca"), log)
 	if err != nil {
 		return err
 	}
@@ -199,7 +196,7 @@ func mount(c *cli.Context) error {
 	log.Info("joining", "self", self, "members", members, "pages", npages, "pid", os.Getpid())
 	service.Notify(service.Status("mounted at " + mountpoint + ", joining the cluster"))
 	transport, err := dsmnet.Join(ctx, dsmnet.Config{
-		Hello:       dsmnet.Hello{Version: dsmnet.ProtocolVersion, Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
+		Hello:       dsmnet.Hello{Name: self, PageSize: fs.PageSize, Pages: npages, Block: block, Replicas: replicas, Members: members},
 		Self:        selfID,
 		Listener:    listener,
 		Secret:      secret,
@@ -239,7 +236,7 @@ func mount(c *cli.Context) error {
 		go keepQuorum(ctx, node, transport, c.Duration("peer-timeout"), fenced)
 	}
 	if metricsListener != nil {
-		collector := report.NewCollector(report.Node{Self: selfID, Members: members, Block: block}, node.Stats)
+		collector := report.NewCollector(report.Node{Self: selfID, Members: members, Block: block}, node.Stats).WithRefused(transport.Refused)
 		report.ServeMetrics(metricsListener, collector, health)
 		log.Info("serving metrics", "url", "http://"+metricsListener.Addr().String()+"/metrics")
 	}
@@ -328,6 +325,17 @@ func owners(c *cli.Context) error {
 		how = report.OwnersSummary
 	}
 	return report.ShowOwners(os.Stdout, c.Args().First(), c.Bool("local"), how)
+}
+
+func secretCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "secret",
+		Usage: "print a fresh shared secret for --secret-file: (umask 077; dsmfs secret > /etc/dsmfs/secret), then copy it to every node",
+		Action: func(c *cli.Context) error {
+			_, err := fmt.Fprintln(c.App.Writer, dsmnet.NewSecret())
+			return err
+		},
+	}
 }
 
 func versionCommand() *cli.Command {

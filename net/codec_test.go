@@ -108,12 +108,12 @@ func TestDecoderRefusesBadFrames(t *testing.T) {
 }
 
 func TestHelloMismatch(t *testing.T) {
-	ours := Hello{Version: 1, Name: "a:1", PageSize: 4096, Pages: 1000, Block: 1, Members: []string{"a:1", "b:1"}}
+	ours := Hello{Name: "a:1", PageSize: 4096, Pages: 1000, Block: 1, Members: []string{"a:1", "b:1"}}
 	for want, change := range map[string]func(*Hello){
-		"speaks protocol version 2, we speak 1":   func(h *Hello) { h.Version = 2 },
 		"has page size 8192, we have 4096":        func(h *Hello) { h.PageSize = 8192 },
 		"has 2000 pages, we have 1000":            func(h *Hello) { h.Pages = 2000 },
 		"migrates blocks of 16 pages, we migrate": func(h *Hello) { h.Block = 16 },
+		"keeps 1 copies of each page":             func(h *Hello) { h.Replicas = 1 },
 		"only it list [c:1]":                      func(h *Hello) { h.Members = []string{"a:1", "b:1", "c:1"} },
 	} {
 		peer := ours
@@ -126,20 +126,52 @@ func TestHelloMismatch(t *testing.T) {
 	}
 }
 
-// TestHelloFromOldVersion: a version 1 peer's Hello, whose header had 12
-// bytes, still reads, and is refused by a MismatchError naming both versions.
-func TestHelloFromOldVersion(t *testing.T) {
-	payload, _ := json.Marshal(Hello{Version: 1, Name: "b:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1", "b:1"}})
-	frame := append([]byte{frameHello, 0, 0, 0, 0, 0, 0, 0, byte(len(payload)), 0, 0, 0}, payload...)
-	peer, err := readHello(bytes.NewReader(frame))
-	if err != nil {
-		t.Fatal(err)
+// TestGreetingMismatch: peers that differ in version or about the secret
+// are told apart at the greeting, by a MismatchError if the peer is
+// trusted and a refusal if not, each naming both sides.
+func TestGreetingMismatch(t *testing.T) {
+	nonce := make([]byte, nonceSize)
+	for _, tc := range []struct {
+		ours, theirs greeting
+		want         string
+	}{
+		{greeting{Version: 4}, greeting{Version: 3}, "speaks protocol version 3, we speak 4"},
+		{greeting{Version: 4, Auth: true, Nonce: nonce}, greeting{Version: 4}, "it has no --secret-file, we require one"},
+		{greeting{Version: 4}, greeting{Version: 4, Auth: true, Nonce: nonce}, "it requires a --secret-file, we have none"},
+		{greeting{Version: 4, Auth: true, Nonce: nonce}, greeting{Version: 4, Auth: true, Nonce: nonce[:3]}, "no proper nonce"},
+	} {
+		for _, trusted := range []bool{false, true} {
+			s := &shake{trusted: trusted}
+			err := tc.ours.check(tc.theirs, "peer b:1", s.disagree)
+			var mismatch *MismatchError
+			var refusal *refusal
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "peer b:1") ||
+				trusted != errors.As(err, &mismatch) || trusted == errors.As(err, &refusal) {
+				t.Errorf("trusted %v: want an error naming peer b:1 and %q, a MismatchError only if trusted; got %T %v", trusted, tc.want, err, err)
+			}
+		}
 	}
-	ours := Hello{Version: ProtocolVersion, Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1", "b:1"}}
-	var mismatch *MismatchError
-	want := fmt.Sprintf("speaks protocol version 1, we speak %d", ProtocolVersion)
-	if err := ours.check(peer); !errors.As(err, &mismatch) || !strings.Contains(err.Error(), want) {
-		t.Errorf("got %v, want a MismatchError saying %q", err, want)
+	if err := (greeting{Version: 4}).check(greeting{Version: 4}, "peer b:1", (&shake{}).disagree); err != nil {
+		t.Errorf("equal greetings: %v", err)
+	}
+}
+
+// TestGreetingFromOldVersion: the first frame of a version 1 peer (whose
+// header had 12 bytes) and of a version 3 one (a whole Hello) reads as a
+// greeting, and is refused by a MismatchError naming both versions.
+func TestGreetingFromOldVersion(t *testing.T) {
+	for _, version := range []int{1, 3} {
+		payload, _ := json.Marshal(map[string]any{"version": version, "name": "b:1", "page_size": 4096, "pages": 8, "members": []string{"a:1", "b:1"}, "auth": false})
+		frame := append([]byte{frameHello, 0, 0, 0, 0, 0, 0, 0, byte(len(payload)), 0, 0, 0}, payload...)
+		peer, err := readGreeting(bytes.NewReader(frame))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mismatch *MismatchError
+		want := fmt.Sprintf("speaks protocol version %d, we speak %d", version, ProtocolVersion)
+		if err := (greeting{Version: ProtocolVersion}).check(peer, "peer b:1", (&shake{trusted: true}).disagree); !errors.As(err, &mismatch) || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want a MismatchError saying %q", err, want)
+		}
 	}
 }
 
@@ -170,15 +202,21 @@ func FuzzDecoder(f *testing.F) {
 	})
 }
 
-// FuzzReadHello: a stranger's first bytes never panic the handshake.
+// FuzzReadHello: a stranger's first bytes never panic the reading of a
+// greeting or a Hello, nor their checks.
 func FuzzReadHello(f *testing.F) {
-	var good bytes.Buffer
-	writeHello(&good, Hello{Version: ProtocolVersion, Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1"}})
+	var good, greet bytes.Buffer
+	writeHello(&good, Hello{Name: "a:1", PageSize: 4096, Pages: 8, Block: 1, Members: []string{"a:1"}})
+	writeGreeting(&greet, greeting{Version: ProtocolVersion, Auth: true, Nonce: make([]byte, nonceSize)})
 	f.Add(good.Bytes())
+	f.Add(greet.Bytes())
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		if h, err := readHello(bytes.NewReader(wire)); err == nil {
 			(Hello{}).check(h)
+		}
+		if g, err := readGreeting(bytes.NewReader(wire)); err == nil {
+			(greeting{Auth: true}).check(g, "peer", (&shake{}).disagree)
 		}
 	})
 }

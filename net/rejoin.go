@@ -85,29 +85,23 @@ func (t *TCP) checkRunning(peer Hello) error {
 // (see checkRunning), and one we take that it is in: it cannot tell a
 // refusal from a closed connection once the handshake is over.
 func (t *TCP) acceptLateComers(ev Events) {
-	for {
-		c, err := t.accept()
-		if err != nil {
-			return
+	t.acceptLoop(t.ctx.Done(), func(c stdnet.Conn) {
+		var refused error
+		hello, err := t.accepted(t.ctx, c, func(peer Hello) []string {
+			var wait bool
+			wait, refused = t.refusal(peer, ev)
+			return t.liveFor(peer.Name, wait, ev)
+		})
+		if err == nil {
+			err = refused
 		}
-		go func() {
-			var refused error
-			hello, err := t.handshake(t.ctx, c, nil, func(peer Hello) []string {
-				var wait bool
-				wait, refused = t.refusal(peer, ev)
-				return t.liveFor(peer.Name, wait, ev)
-			})
-			if err == nil {
-				err = refused
-			}
-			if err == nil {
-				err = t.admit(c, hello, ev)
-			}
-			if err != nil {
-				t.refuse(c, hello.Name, err)
-			}
-		}()
-	}
+		if err == nil {
+			err = t.admit(c, hello, ev)
+		}
+		if err != nil {
+			t.refuse(c, hello.Name, err)
+		}
+	})
 }
 
 // redial connects again, every redialInterval until Close, to the members
@@ -143,12 +137,9 @@ func (t *TCP) redialOnce(id owner.NodeID, ev Events) {
 	if err != nil {
 		return // it is not back
 	}
-	hello, err := t.handshake(t.ctx, c, t.liveFor(addr, false, ev), nil)
+	hello, err := t.handshake(t.ctx, c, addr, t.liveFor(addr, false, ev), nil)
 	if err == nil {
 		t.untold[id].Store(false) // our Hello told it the cluster runs
-	}
-	if err == nil && hello.Name != addr {
-		err = fmt.Errorf("it calls itself %s", hello.Name)
 	}
 	if err == nil {
 		_, err = t.refusal(hello, ev)
@@ -162,15 +153,16 @@ func (t *TCP) redialOnce(id owner.NodeID, ev Events) {
 }
 
 // refuse closes a connection made after Start, saying why unless we are
-// closing (which is why then).
+// closing (which is why then): a refusal of an untrusted peer is counted.
 func (t *TCP) refuse(c stdnet.Conn, name string, err error) {
 	c.Close()
+	var r *refusal
 	switch {
 	case t.closed.Load():
-	case name == "": // a stranger, or garbage
-		t.log.Warn("refusing connection", "remote", c.RemoteAddr().String(), "err", err)
+	case errors.As(err, &r) || name == "":
+		t.refused.note(c.RemoteAddr(), asRefusal(err))
 	default:
-		t.log.Warn("refusing peer", "peer", name, "remote", c.RemoteAddr().String(), "reason", err)
+		t.refused.log.warn("refusing peer", "peer", name, "remote", c.RemoteAddr().String(), "reason", err)
 	}
 }
 

@@ -30,7 +30,13 @@ type cluster struct {
 
 // newCluster joins and starts n nodes, all alive.
 func newCluster(t *testing.T, n, replicas int) *cluster {
-	c := &cluster{t: t, ls: listeners(t, n), replicas: replicas,
+	return newClusterOn(t, listeners(t, n), replicas)
+}
+
+// newClusterOn is newCluster on the listeners ls.
+func newClusterOn(t *testing.T, ls []stdnet.Listener, replicas int) *cluster {
+	n := len(ls)
+	c := &cluster{t: t, ls: ls, replicas: replicas,
 		trs: make([]*TCP, n), got: make([]chan owner.Message, n), lost: make([]chan owner.NodeID, n)}
 	var all []owner.NodeID
 	for id := range owner.NodeID(n) {

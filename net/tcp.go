@@ -41,10 +41,6 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// handshakeTimeout bounds one handshake, so a silent or slow stranger on
-// the port cannot hold us up.
-const handshakeTimeout = 5 * time.Second
-
 // After Start, a running node tries every redialInterval to reconnect to a
 // restarted member it dials, each try's dial bounded by redialTimeout.
 const (
@@ -70,6 +66,15 @@ type TCP struct {
 	// that tells them at once that they cannot rejoin (see redial).
 	untold  []atomic.Bool
 	waiting sync.Once // logs once that the cluster still counts us alive
+	// filter, without a secret or TLS, is who may connect: only members,
+	// each from its own address. nil with either: then proofs say who
+	// connects, not addresses.
+	filter    *addrFilter
+	refused   *refusals
+	acceptLog *rateLog
+	// untrusted holds a place for each accepted connection whose peer is
+	// not trusted yet: at most maxUntrusted.
+	untrusted chan struct{}
 	// ctx ends at Close: it stops redials and handshakes under way.
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -77,16 +82,24 @@ type TCP struct {
 }
 
 // Join connects to every peer and checks that each agrees with us about the
-// cluster. It fails with a *MismatchError as soon as one disagrees, and with
-// an error naming the missing peers when JoinTimeout passes.
+// cluster. It fails with a *MismatchError as soon as a trusted peer (see
+// shake) disagrees, and with an error naming the missing peers, and why,
+// when JoinTimeout passes: anyone else, however wrong, is refused and
+// waited past.
 //
 // A peer whose Hello lists live members belongs to a running cluster: this
 // process restarts a member that died. Join then connects to the live
 // members only, and returns as soon as it has them all (see Rejoined).
 func Join(ctx context.Context, cfg Config) (*TCP, error) {
-	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]atomic.Pointer[conn], len(cfg.Hello.Members)), untold: make([]atomic.Bool, len(cfg.Hello.Members))}
+	t := &TCP{cfg: cfg, log: cfg.Logger, conns: make([]atomic.Pointer[conn], len(cfg.Hello.Members)),
+		untold: make([]atomic.Bool, len(cfg.Hello.Members)), untrusted: make(chan struct{}, maxUntrusted)}
 	if t.log == nil {
 		t.log = slog.Default()
+	}
+	t.refused, t.acceptLog = newRefusals(t.log), newRateLog(t.log, 10*time.Second, 3)
+	if len(cfg.Secret) == 0 && cfg.TLS == nil {
+		t.filter = newAddrFilter(cfg.Hello.Members, cfg.Self)
+		t.log.Warn("peers are not authenticated: any process that can connect from a member's address can join as that member, and on one machine any local process can; give every node --secret-file (make one with `dsmfs secret`) or --tls-cert, --tls-key and --tls-ca")
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
@@ -195,10 +208,7 @@ func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
 		c, err := t.connect(ctx, addr)
 		if err == nil {
 			var hello Hello
-			hello, err = t.handshake(ctx, c, nil, nil)
-			if err == nil && hello.Name != addr {
-				err = &MismatchError{fmt.Sprintf("peer %s calls itself %s", addr, hello.Name)}
-			}
+			hello, err = t.handshake(ctx, c, addr, nil, nil)
 			if err == nil {
 				err = t.checkRunning(hello)
 			}
@@ -208,6 +218,7 @@ func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
 			c.Close()
 		}
 		var mismatch *MismatchError
+		var refusal *refusal
 		if errors.As(err, &mismatch) {
 			return joinResult{peer: id, err: err}
 		}
@@ -215,8 +226,12 @@ func (t *TCP) dial(ctx context.Context, id owner.NodeID) joinResult {
 			why = err
 		}
 		retry := 100 * time.Millisecond
-		if errors.Is(err, errNotRecovered) {
-			retry = time.Second // recovery takes peer timeouts; the peer logs each refusal
+		switch {
+		case errors.Is(err, errNotRecovered): // recovery takes peer timeouts; the peer logs each refusal
+			retry = time.Second
+		case errors.As(err, &refusal): // an untrusted peer, or one that refused us: the error says why once we give up
+			retry = time.Second
+			t.refused.log.warn("cannot join peer yet", "peer", addr, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -242,89 +257,114 @@ func (t *TCP) connect(ctx context.Context, addr string) (stdnet.Conn, error) {
 	}
 	tc := tls.Client(c, t.cfg.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		// A member that refuses our certificate, or whose certificate
-		// we refuse, is misconfigured: stop.
+		// Whoever answers at the address is not trusted yet: it may be
+		// a stranger that took the port, so this stops no join.
 		c.Close()
-		return nil, &MismatchError{fmt.Sprintf("TLS with peer %s failed: %v", addr, err)}
+		return nil, refused(reasonAuth, "TLS with peer %s failed: %v", addr, err)
 	}
 	return tc, nil
 }
 
-// acceptPeers accepts the lower-numbered peers, which dial us. Strangers and
-// garbage are logged and dropped; the wait goes on.
-func (t *TCP) acceptPeers(ctx context.Context, want int, joined chan<- joinResult) {
-	// When ctx ends, a past deadline stops Accept. It is lifted before we
-	// return, once surely set, so that Start finds the listener working.
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { t.setAcceptDeadline(time.Now()); close(fired) })
-	defer func() {
-		if !stop() {
-			<-fired
+// acceptPeers accepts the lower-numbered peers, which dial us. Each
+// connection shakes hands on its own, under its own deadline, so that
+// strangers, however many or slow, hold up no member; a trusted peer's
+// disagreement stops the join, anything else is refused and the wait goes
+// on. It reports each lower peer on joined, connected or not once ctx
+// ends, or one MismatchError.
+func (t *TCP) acceptPeers(ctx context.Context, lower int, joined chan<- joinResult) {
+	ctx, cancel := context.WithCancel(ctx)
+	results := make(chan joinResult)
+	stopAccepting := t.acceptUntil(ctx, func(c stdnet.Conn) {
+		r := t.acceptJoiner(ctx, c)
+		select {
+		case results <- r:
+		case <-ctx.Done():
+			if r.conn != nil {
+				r.conn.c.Close()
+			}
 		}
-		t.setAcceptDeadline(time.Time{})
+	})
+	defer func() {
+		cancel()
+		stopAccepting()
 	}()
 	seen := map[owner.NodeID]bool{}
-	for len(seen) < want {
-		c, err := t.accept()
-		if err != nil {
+	for len(seen) < lower {
+		var r joinResult
+		select {
+		case r = <-results:
+		case <-ctx.Done():
 			for id := range owner.NodeID(t.cfg.Self) {
 				if !seen[id] {
-					joined <- joinResult{peer: id, err: t.notDialed()}
+					joined <- joinResult{peer: id, err: t.notDialed(t.refused.summary())}
 				}
 			}
 			return
 		}
-		hello, err := t.handshake(ctx, c, nil, nil)
-		if err == nil {
-			err = t.checkRunning(hello)
-		}
 		var mismatch *MismatchError
-		if errors.As(err, &mismatch) {
-			c.Close()
-			joined <- joinResult{peer: owner.None, err: err}
-			return
-		}
-		id, ok := t.memberID(hello.Name)
 		switch {
-		case errors.Is(err, errNotRecovered): // logged once; the peer dials again
-		case err != nil:
-			t.log.Warn("dropping connection", "remote", c.RemoteAddr().String(), "err", err)
-		case !ok || id >= t.cfg.Self || seen[id]:
-			t.log.Warn("dropping unexpected connection", "remote", c.RemoteAddr().String(), "name", hello.Name)
-			err = errors.New("unexpected")
+		case errors.As(r.err, &mismatch):
+			joined <- r
+			return
+		case r.err != nil:
+		case seen[r.peer]:
+			r.conn.c.Close()
+			t.refused.note(r.conn.c.RemoteAddr(), asRefusal(refused(reasonUnexpected, "a second connection says it is %s, which is connected already", r.conn.name)))
+		default:
+			seen[r.peer] = true
+			joined <- r
 		}
-		if err != nil {
-			c.Close()
-			continue
-		}
-		seen[id] = true
-		joined <- joinResult{peer: id, conn: t.newConn(id, c), live: hello.Live}
 	}
 }
 
 // notDialed is why a lower-numbered peer, which dials us, did not connect:
-// it is not up, or it runs already and does not take this node back.
-func (t *TCP) notDialed() error {
+// it is not up, or it runs already and does not take this node back; and
+// whom this node refused meanwhile, if anyone.
+func (t *TCP) notDialed(refused string) error {
+	why := "it did not connect to us (it dials: its name sorts before ours); if the cluster is running, it takes this node back once it has recovered from this node's death"
 	if t.cfg.Hello.Replicas == 0 {
-		return errors.New("it did not connect to us (it dials: its name sorts before ours); if it is running, this node was restarted into a cluster without --replicas, which never takes a node back: stop every node and start them all again")
+		why = "it did not connect to us (it dials: its name sorts before ours); if it is running, this node was restarted into a cluster without --replicas, which never takes a node back: stop every node and start them all again"
 	}
-	return errors.New("it did not connect to us (it dials: its name sorts before ours); if the cluster is running, it takes this node back once it has recovered from this node's death")
+	if refused != "" {
+		why += "; meanwhile " + refused
+	}
+	return errors.New(why)
 }
 
-// accept takes the next connection, in TLS if the cluster uses it; the TLS
-// handshake itself runs in handshake, under its deadline.
-func (t *TCP) accept() (stdnet.Conn, error) {
-	c, err := t.cfg.Listener.Accept()
-	if err == nil && t.cfg.TLS != nil {
-		c = tls.Server(c, t.cfg.TLS)
+// acceptJoiner shakes hands with a peer that connected during Join. It
+// closes the connection unless it returns it.
+func (t *TCP) acceptJoiner(ctx context.Context, c stdnet.Conn) joinResult {
+	hello, err := t.accepted(ctx, c, func(Hello) []string { return nil })
+	if err == nil {
+		err = t.checkRunning(hello)
 	}
-	return c, err
+	id, member := t.memberID(hello.Name)
+	var mismatch *MismatchError
+	switch {
+	case errors.As(err, &mismatch):
+	case errors.Is(err, errNotRecovered): // logged once; the peer dials again
+	case err != nil:
+		if ctx.Err() == nil {
+			t.refused.note(c.RemoteAddr(), asRefusal(err))
+		}
+	case !member || id >= t.cfg.Self:
+		err = refused(reasonUnexpected, "%s says it is %s, which does not dial us", c.RemoteAddr(), hello.Name)
+		t.refused.note(c.RemoteAddr(), asRefusal(err))
+	default:
+		return joinResult{peer: id, conn: t.newConn(id, c), live: hello.Live}
+	}
+	c.Close()
+	return joinResult{peer: owner.None, err: err}
 }
 
-func (t *TCP) setAcceptDeadline(when time.Time) {
-	if l, ok := t.cfg.Listener.(*stdnet.TCPListener); ok {
-		l.SetDeadline(when)
+// accepted shakes hands on a connection we accepted, after, without a
+// secret or TLS, checking that it comes from a member's address: a
+// connection from anywhere else is refused before a byte is sent.
+func (t *TCP) accepted(ctx context.Context, c stdnet.Conn, answer func(peer Hello) []string) (Hello, error) {
+	if t.filter != nil && !t.filter.fromMember(ctx, c) {
+		return Hello{}, refused(reasonAddress, "connection from %s: not from a member's address (without --secret-file or --tls-*, only members' addresses may connect)", c.RemoteAddr())
 	}
+	return t.handshake(ctx, c, "", nil, answer)
 }
 
 func (t *TCP) memberID(name string) (owner.NodeID, bool) {
@@ -334,58 +374,6 @@ func (t *TCP) memberID(name string) (owner.NodeID, bool) {
 		}
 	}
 	return owner.None, false
-}
-
-// handshake exchanges Hellos on a new connection and checks the peer's.
-// We speak first, our Hello listing live, unless answer is set: then we
-// first read the peer's Hello, and ours lists answer(peer). The connection
-// is closed if ctx ends first.
-func (t *TCP) handshake(ctx context.Context, c stdnet.Conn, live []string, answer func(peer Hello) []string) (peer Hello, err error) {
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer func() {
-		if !stop() && err == nil {
-			err = ctx.Err()
-		}
-	}()
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
-	defer c.SetDeadline(time.Time{})
-	if tc, ok := c.(*tls.Conn); ok {
-		if err := tc.Handshake(); err != nil {
-			return Hello{}, fmt.Errorf("TLS with %s failed: %w", c.RemoteAddr(), err)
-		}
-	}
-	ours := t.cfg.Hello
-	ours.Live = live
-	ours.Auth = len(t.cfg.Secret) > 0
-	if ours.Auth {
-		if ours.Nonce, err = newNonce(); err != nil {
-			return Hello{}, err
-		}
-	}
-	if answer == nil {
-		if err := writeHello(c, ours); err != nil {
-			return Hello{}, err
-		}
-	}
-	if peer, err = readHello(c); err != nil {
-		return Hello{}, err
-	}
-	if answer != nil {
-		ours.Live = answer(peer)
-		if err := writeHello(c, ours); err != nil {
-			return peer, err
-		}
-	}
-	if err := ours.check(peer); err != nil {
-		return peer, err
-	}
-	if ours.Auth {
-		if len(peer.Nonce) != nonceSize {
-			return peer, &MismatchError{fmt.Sprintf("authentication failed for peer %s: no proper nonce", peer.Name)}
-		}
-		return peer, authenticate(c, t.cfg.Secret, ours, peer)
-	}
-	return peer, nil
 }
 
 func (t *TCP) newConn(id owner.NodeID, c stdnet.Conn) *conn {

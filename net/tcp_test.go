@@ -35,7 +35,7 @@ func config(ls []stdnet.Listener, self int) Config {
 		members = append(members, l.Addr().String())
 	}
 	return Config{
-		Hello:       Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: 8, Block: 1, Members: members},
+		Hello:       Hello{Name: members[self], PageSize: 4096, Pages: 8, Block: 1, Members: members},
 		Self:        owner.NodeID(self),
 		Listener:    ls[self],
 		JoinTimeout: 5 * time.Second,

@@ -75,7 +75,7 @@ func TestJoinTLS(t *testing.T) {
 	tryJoin := func(ls []stdnet.Listener, self int, cfg *tls.Config) error {
 		members := []string{ls[0].Addr().String(), ls[1].Addr().String()}
 		tr, err := Join(t.Context(), Config{
-			Hello:    Hello{Version: ProtocolVersion, Name: members[self], PageSize: 4096, Pages: 8, Block: 1, Members: members},
+			Hello:    Hello{Name: members[self], PageSize: 4096, Pages: 8, Block: 1, Members: members},
 			Self:     owner.NodeID(self),
 			Listener: ls[self], TLS: cfg, JoinTimeout: 3 * time.Second,
 		})

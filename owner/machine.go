@@ -147,10 +147,11 @@ func NewMachine(cfg Config) *Machine {
 
 // Step feeds a message from a peer. A message from an earlier epoch is
 // dropped: recovery has decided without it. So is page traffic from a node
-// that is not a member of this node's epoch: only members take part. A
-// message from an epoch not installed here yet gets ErrLater. Any other
-// error means the message contradicts the protocol; it has then changed
-// nothing.
+// that is neither a member of this node's epoch nor of the one it is frozen
+// into, and a request on behalf of such a node: only members take part,
+// whatever a connected stranger sends or asks for. A message from an epoch
+// not installed here yet gets ErrLater. Any other error means the message
+// contradicts the protocol; it has then changed nothing.
 func (m *Machine) Step(msg Message) error {
 	if int(msg.From) >= m.cfg.Nodes || int(msg.Requester) >= m.cfg.Nodes && (msg.Type == MsgRequest || msg.Type == MsgReadRequest || msg.Type == MsgJoin) {
 		return fmt.Errorf("%v: no such node (cluster has %d)", msg, m.cfg.Nodes)
@@ -168,6 +169,10 @@ func (m *Machine) Step(msg Message) error {
 	case MsgLost:
 		return m.stepLost(msg)
 	case MsgLeaving:
+		if !m.group.Member(msg.From) {
+			m.counters.Strangers++ // only a member has a role to hand on
+			return nil
+		}
 		m.group.leaving[msg.From] = true
 		// It may have been the coordinator: the next one must hear of
 		// the losses this node told it of.
@@ -191,11 +196,13 @@ func (m *Machine) Step(msg Message) error {
 	case msg.Epoch < m.epoch:
 		m.counters.Stale++
 		return nil
-	case msg.Epoch > m.epoch || m.frozen:
-		return ErrLater
-	case !m.group.Admitted(msg.From):
+	case !m.takesPart(msg.From, m.group.Admitted), msg.Type == MsgRequest && !m.takesPart(msg.Requester, m.group.Member):
+		// Before ErrLater, so that a stranger cannot make the driver
+		// keep its messages for an epoch that never comes.
 		m.counters.Strangers++
 		return nil
+	case msg.Epoch > m.epoch || m.frozen:
+		return ErrLater
 	}
 	if int(msg.Page) >= len(m.pages) {
 		return fmt.Errorf("%v: no such page (segment has %d)", msg, len(m.pages))
@@ -224,6 +231,14 @@ func (m *Machine) Step(msg Message) error {
 		return nil
 	}
 	return fmt.Errorf("%v: unknown message type", msg)
+}
+
+// takesPart reports whether node id takes part in the page protocol here:
+// in, which is Member or Admitted, says so of this node's epoch, or id is
+// a member of the epoch this node is frozen into (its traffic waits for
+// Install, and is checked again then).
+func (m *Machine) takesPart(id NodeID, in func(NodeID) bool) bool {
+	return in(id) || m.group.Next(id)
 }
 
 // Owns reports whether page p's bytes and ownership are here: programs here

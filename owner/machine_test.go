@@ -425,3 +425,58 @@ func TestPullKeepsShares(t *testing.T) {
 		t.Fatalf("second round asks %v, want %v", got, want)
 	}
 }
+
+// TestStrangersTakeNoPart: node 2 died and node 0 recovered without it, so
+// in node 1's epoch node 2 is no member. Whatever it sends, stamped with
+// the right epoch or a future one, and whatever a member asks on its
+// behalf, is dropped and counted: it gets no page, moves no hint, and
+// leaves nothing waiting for a later epoch. A member's request is served.
+func TestStrangersTakeNoPart(t *testing.T) {
+	n1 := NewMachine(Config{Self: 1, Nodes: 3, Pages: 6, Replicas: 1}) // owns pages 2-3
+	e := NextEpoch(0, 0)
+	strangers := func() []Message {
+		msgs := []Message{
+			request(2, 1, 2, 2),
+			request(0, 1, 3, 2), // a member asking on the stranger's behalf
+			{Type: MsgPull, From: 2, To: 1, Page: 0},
+			{Type: MsgReplica, From: 2, To: 1, Page: 0, Version: 9, Data: []byte{1}},
+			{Type: MsgPage, From: 2, To: 1, Page: 4, Requester: 1, Version: 9, Data: []byte{1}},
+			{Type: MsgLeaving, From: 2, To: 1},
+			{Type: MsgRequest, From: 2, To: 1, Page: 2, Requester: 2, Epoch: e + 1<<16},
+		}
+		for i := range msgs {
+			if msgs[i].Epoch == 0 {
+				msgs[i].Epoch = e
+			}
+		}
+		return msgs
+	}
+	check := func(msgs []Message) {
+		t.Helper()
+		for _, msg := range msgs {
+			before, strangersBefore := slices.Clone(n1.pages), n1.counters.Strangers
+			step(t, n1, msg)
+			expect(t, n1, Ready{})
+			if !slices.Equal(before, n1.pages) || n1.counters.Strangers != strangersBefore+1 {
+				t.Fatalf("Step(%v) from a stranger changed %+v into %+v (strangers %d, then %d)", msg, before, n1.pages, strangersBefore, n1.counters.Strangers)
+			}
+		}
+		if n1.group.Leaving(2) {
+			t.Fatal("a stranger's leave was taken")
+		}
+	}
+
+	step(t, n1, Message{Type: MsgRecoverQuery, From: 0, To: 1, Epoch: e, Data: EncodeNodes([]NodeID{0, 1})})
+	n1.Ready()
+	member := request(0, 1, 2, 0)
+	member.Epoch = e
+	if err := n1.Step(member); err != ErrLater {
+		t.Fatalf("a member's request while frozen: %v, want ErrLater", err)
+	}
+	step(t, n1, Message{Type: MsgRecoverInstall, From: 0, To: 1, Epoch: e, Data: EncodeInstall([]NodeID{0, 0, 1, 1, 1, 1}, nil)})
+	n1.Ready()
+	check(strangers())
+
+	step(t, n1, member) // as the driver steps it again after Install
+	expect(t, n1, acts(invalidate(2)))
+}

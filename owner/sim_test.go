@@ -246,6 +246,9 @@ func (s *sim) run() {
 	for range s.cfg.steps {
 		s.step++
 		s.randomStep()
+		if s.fail != nil {
+			s.fail.stranger(s)
+		}
 		s.check()
 	}
 	// Liveness: with no new accesses every pending event is consumed

@@ -44,21 +44,22 @@ func TestSimulationFailures(t *testing.T) {
 	for nodes := 3; nodes <= 8; nodes++ {
 		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
 			t.Parallel()
-			installs, promoted, restarts := 0, uint64(0), 0
+			installs, promoted, restarts, strangers := 0, uint64(0), 0, 0
 			for seed := int64(nodes - 3); seed < total; seed += 6 {
 				cfg, rng := simFailConfigFor(seed)
 				s := newSim(t, cfg, rng, replayFailSeed(seed))
 				s.run()
 				installs += s.fail.installs
 				restarts += s.fail.restarted
+				strangers += s.fail.strangers
 				for _, m := range s.ms {
 					promoted += m.Counters().Promoted
 				}
 			}
-			if installs == 0 || promoted == 0 || restarts == 0 {
-				t.Fatalf("no recovery promoted anything: %d installs, %d pages promoted, %d rejoins", installs, promoted, restarts)
+			if installs == 0 || promoted == 0 || restarts == 0 || strangers == 0 {
+				t.Fatalf("no recovery promoted anything: %d installs, %d pages promoted, %d rejoins, %d messages from strangers", installs, promoted, restarts, strangers)
 			}
-			t.Logf("%d epochs installed, %d pages promoted, %d nodes rejoined", installs, promoted, restarts)
+			t.Logf("%d epochs installed, %d pages promoted, %d nodes rejoined, %d messages from strangers dropped", installs, promoted, restarts, strangers)
 		})
 	}
 }
@@ -91,10 +92,13 @@ type simLeave struct {
 }
 
 type simFailures struct {
-	failures  int    // crashes and cut-offs still to come
-	restarts  int    // restarts still to come
-	restarted int    // nodes that rejoined
-	cut       []bool // cut off from the nodes not cut; cleared at heal
+	failures  int // crashes and cut-offs still to come
+	restarts  int // restarts still to come
+	restarted int // nodes that rejoined
+	strangers int // messages sent by restarted nodes not taken in yet
+	// hostile draws the strangers' messages, apart from the schedule.
+	hostile *rand.Rand
+	cut     []bool // cut off from the nodes not cut; cleared at heal
 	// long says that the partition has lasted a timer, a lease or a peer
 	// timeout: long enough for every node to hear the silence across it.
 	long   bool
@@ -112,6 +116,7 @@ func newSimFailures(cfg simConfig) *simFailures {
 		failures: cfg.failures, restarts: cfg.failures,
 		cut: make([]bool, cfg.nodes), failed: make([]bool, cfg.nodes),
 		losses: map[[2]NodeID]bool{}, told: map[[2]NodeID]bool{},
+		hostile: rand.New(rand.NewPCG(uint64(cfg.steps), uint64(cfg.nodes)<<32|uint64(cfg.pages))),
 	}
 }
 
@@ -390,6 +395,55 @@ func (s *sim) sending(n NodeID) bool {
 		}
 	}
 	return false
+}
+
+// stranger has a restarted node that no running node has taken in yet
+// send, now and then, what only a member may: requests, pulls, copies and
+// a leave, stamped with the receiver's epoch; or has a member ask for a
+// page on its behalf. Each arrives at once, and is drawn from a generator
+// of its own: the receiver must drop it, changing nothing, so the schedule
+// goes on as it would without it. A page that went to the stranger, or a
+// hint that pointed at it, breaks the run's checks.
+func (f *simFailures) stranger(s *sim) {
+	if f.hostile.IntN(4) != 0 {
+		return
+	}
+	var js []NodeID
+	for j := range NodeID(s.cfg.nodes) {
+		taken := false
+		for id := range NodeID(s.cfg.nodes) {
+			taken = taken || s.running[id] && (s.ms[id].group.Member(j) || s.ms[id].group.Next(j))
+		}
+		if s.running[j] && !taken {
+			js = append(js, j)
+		}
+	}
+	if len(js) == 0 {
+		return
+	}
+	j := js[f.hostile.IntN(len(js))]
+	x := NodeID(f.hostile.IntN(s.cfg.nodes))
+	p := PageID(f.hostile.IntN(s.cfg.pages))
+	msg := Message{From: j, To: x, Page: p}
+	switch f.hostile.IntN(8) {
+	case 0:
+		msg.Type, msg.Requester = MsgRequest, j
+	case 1:
+		msg.Type = MsgPull
+	case 2:
+		msg.Type, msg.Version, msg.Data = MsgReplica, 1<<40, dataOf(0)
+	case 3:
+		msg.Type = MsgLeaving
+	default:
+		msg.Type, msg.From, msg.Requester = MsgRequest, NodeID(f.hostile.IntN(s.cfg.nodes)), j
+	}
+	if msg.From == x || !s.heard(x, msg.From) || msg.From != j && !s.ms[x].group.Member(msg.From) {
+		return
+	}
+	msg.Epoch, _ = s.ms[x].Epoch()
+	f.strangers++
+	s.logf("stranger: %v", msg)
+	s.receive(envelope{msg: msg})
 }
 
 // forgotten reports whether node n, stopped, is gone from the cluster:

@@ -49,6 +49,13 @@ func replicaAddrs(t *testing.T, n int) []string {
 // mount checked when the test ends.
 func startReplicaCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startReplicaClusterWith(t, func(_ int, args []string) *exec.Cmd { return exec.Command(bin.dsmfs, args...) })
+}
+
+// startReplicaClusterWith is startReplicaCluster with node i run as
+// command(i, its dsmfs arguments).
+func startReplicaClusterWith(t *testing.T, command func(i int, args []string) *exec.Cmd) *cluster {
+	t.Helper()
 	requireE2E(t)
 	c := &cluster{t: t, pages: replicaPages}
 	addrs := replicaAddrs(t, replicaNodes)
@@ -57,7 +64,9 @@ func startReplicaCluster(t *testing.T) *cluster {
 		flags := append([]string{"--listen", addr}, peerFlags(addrs, i)...)
 		flags = append(flags, "--pages", strconv.Itoa(c.pages), "--join-timeout", "20s")
 		flags = append(flags, replicaFlags...)
-		c.nodes = append(c.nodes, startDaemon(t, addr, mnt, mountArgs(mnt, flagsFirst, flags...)))
+		args := mountArgs(mnt, flagsFirst, flags...)
+		t.Logf("%s: dsmfs %s", addr, strings.Join(args, " "))
+		c.nodes = append(c.nodes, launch(t, addr, mnt, command(i, args)))
 	}
 	for _, d := range c.nodes {
 		waitMounted(t, d)

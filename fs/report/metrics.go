@@ -13,13 +13,21 @@ import (
 
 // Collector turns a node's Stats into Prometheus metrics at each scrape.
 type Collector struct {
-	node  Node
-	stats func() owner.Stats
+	node    Node
+	stats   func() owner.Stats
+	refused func() map[string]uint64 // nil: none counted
 }
 
 // NewCollector collects node n's metrics from stats.
 func NewCollector(n Node, stats func() owner.Stats) *Collector {
 	return &Collector{node: n, stats: stats}
+}
+
+// WithRefused has c also collect the peer connections the transport
+// refused, counted by reason.
+func (c *Collector) WithRefused(refused func() map[string]uint64) *Collector {
+	c.refused = refused
+	return c
 }
 
 // counterMetric is a counter of owner.Stats as Prometheus shows it: its
@@ -68,7 +76,10 @@ var (
 	latencyDesc    = prometheus.NewDesc("dsmfs_fault_latency_seconds", "Time local accesses waited for a page owned elsewhere.", nil, nil)
 	readCopiesDesc = prometheus.NewDesc("dsmfs_read_copy_pages", "Kernel pages local programs may read through segment.ro now.", nil, nil)
 	buildDesc      = prometheus.NewDesc("dsmfs_build_info", "Always 1: the version of dsmfs running, the VCS revision it was built from, and the Go release that built it.", []string{"version", "revision", "goversion"}, nil)
+	refusedDesc    = prometheus.NewDesc("dsmfs_refused_connections_total", refusedHelp, []string{"reason"}, nil)
 )
+
+const refusedHelp = "Peer connections refused before they were trusted, by reason: address (without a secret or TLS, not from the address of the member it says it is), auth (no proof of the secret, or no certificate of the CA), handshake (not a dsmfs handshake, another protocol version, too slow), busy (too many at once), unexpected (a trusted peer not waited for)."
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
@@ -96,6 +107,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(peerUpDesc, prometheus.GaugeValue, up, addr, state.String())
+	}
+	if c.refused != nil {
+		for reason, n := range c.refused() {
+			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(n), reason)
+		}
 	}
 	buckets := map[float64]uint64{}
 	var cum uint64

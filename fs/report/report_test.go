@@ -272,3 +272,18 @@ func TestBuild(t *testing.T) {
 		t.Errorf("without VCS information: %q", s)
 	}
 }
+
+// TestCollectorRefused: the transport's refused connections show by
+// reason.
+func TestCollectorRefused(t *testing.T) {
+	st := owner.Stats{PagesIn: []uint64{0, 0, 0}, PagesOut: []uint64{0, 0, 0}, FaultLatency: make([]uint64, len(owner.LatencyBuckets)+1)}
+	c := NewCollector(Node{Self: 0, Members: members}, func() owner.Stats { return st }).
+		WithRefused(func() map[string]uint64 { return map[string]uint64{"auth": 3, "busy": 0} })
+	if err := testutil.CollectAndCompare(c, strings.NewReader(`# HELP dsmfs_refused_connections_total `+refusedHelp+`
+# TYPE dsmfs_refused_connections_total counter
+dsmfs_refused_connections_total{reason="auth"} 3
+dsmfs_refused_connections_total{reason="busy"} 0
+`), "dsmfs_refused_connections_total"); err != nil {
+		t.Fatal(err)
+	}
+}
