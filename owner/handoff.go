@@ -74,11 +74,12 @@ func (m *Machine) Access(p PageID) AccessResult {
 	switch {
 	case m.closing:
 		return AccessClosed
-	case m.cfg.Replicas == 0 && ps.phase == absent && m.group.Dead(ps.prob):
-		// Without copies the page died with its owner. With them it
-		// waits: recovery gives it a new owner and asks again. A page
-		// asked for already waits too: its request is queued, maybe
-		// past the dead node.
+	case !m.recovers() && ps.phase == absent && m.group.Dead(ps.prob):
+		// No epoch will tell where the page is: it died with its
+		// owner, as far as this node can know. Otherwise it waits:
+		// recovery finds its owner, or marks it lost, and asks again.
+		// A page asked for already waits too: its request is queued,
+		// maybe past the dead node.
 		return AccessOwnerDead
 	}
 	ps.wanted = true
@@ -252,7 +253,8 @@ func (m *Machine) handOff(p PageID) {
 	if m.leaving {
 		m.handedOff[p] = to
 	}
-	m.send(Message{Type: MsgPage, To: to, Page: p, Requester: to, Version: ps.ver, Ack: m.leaving})
+	m.keepUntilTaken(p, to, ps.ver)
+	m.send(Message{Type: MsgPage, To: to, Page: p, Requester: to, Version: ps.ver, Ack: m.leaving || m.cfg.Replicas == 0})
 	m.handOffCopies(p, to, ps.ver)
 	m.forwardReaders(p, to)
 	m.tidy(p)

@@ -19,8 +19,7 @@ type Config struct {
 	// contended page does useful work. The driver times the window.
 	Hold bool
 	// Replicas is how many other nodes keep a copy of each page
-	// (copies.go); with none, a dead node's pages die with it, and nothing
-	// ever changes owner but by a hand-off.
+	// (copies.go); with none, a dead node's pages die with it (lost.go).
 	Replicas int
 	// Rejoin starts a node restarted into a running cluster: it holds no
 	// page and waits, frozen, for the epoch that makes it a member. Live
@@ -187,9 +186,7 @@ func (m *Machine) Step(msg Message) error {
 		}
 		return m.stepLeft(msg)
 	case MsgPageAck:
-		if int(msg.Page) < len(m.pages) && m.handedOff[msg.Page] == msg.From {
-			delete(m.handedOff, msg.Page)
-		}
+		m.stepPageAck(msg.Page, msg.From, msg.Version)
 		return nil
 	}
 	switch {

@@ -53,6 +53,13 @@ func page(from, to NodeID, p PageID) Message {
 
 func sends(msgs ...Message) Ready { return Ready{Messages: msgs} }
 
+// handsOff is the Ready of a hand-off without copies: the giver keeps the
+// bytes and asks the receiver to say it took them (lost.go).
+func handsOff(msg Message) Ready {
+	msg.Ack = true
+	return Ready{Actions: []Action{{Kind: ActKeepCopy, Page: msg.Page}}, Messages: []Message{msg}}
+}
+
 func acts(as ...Action) Ready { return Ready{Actions: as} }
 
 func take(p PageID) Action       { return Action{Kind: ActTakePage, Page: p} }
@@ -144,7 +151,7 @@ func TestFaultFetchesPage(t *testing.T) {
 	}
 
 	b.InvalidateDone(1)
-	expect(t, b, sends(page(1, 0, 1)))
+	expect(t, b, handsOff(page(1, 0, 1)))
 	if b.Owns(1) || b.Owner(1) != 0 {
 		t.Fatalf("after sending, node 1 owns page 1: %v, points at %d", b.Owns(1), b.Owner(1))
 	}
@@ -167,7 +174,7 @@ func TestForwardAlongStaleHint(t *testing.T) {
 	step(t, n2, request(1, 2, 0, 1))
 	expect(t, n2, acts(invalidate(0)))
 	n2.InvalidateDone(0)
-	expect(t, n2, sends(page(2, 1, 0)))
+	expect(t, n2, handsOff(page(2, 1, 0)))
 	step(t, n1, page(2, 1, 0))
 	expect(t, n1, acts(take(0), serve(0)))
 
@@ -183,7 +190,7 @@ func TestForwardAlongStaleHint(t *testing.T) {
 	step(t, n1, request(2, 1, 0, 0))
 	expect(t, n1, acts(invalidate(0)))
 	n1.InvalidateDone(0)
-	expect(t, n1, sends(pageAt(1, 0, 0, 2)))
+	expect(t, n1, handsOff(pageAt(1, 0, 0, 2)))
 	step(t, n0, pageAt(1, 0, 0, 2))
 	expect(t, n0, acts(take(0), serve(0)))
 	if got := owners(ms, 1)[0]; !slices.Equal(got, []NodeID{0}) {
@@ -210,12 +217,12 @@ func TestConcurrentRequestsQueue(t *testing.T) {
 	expect(t, n0, Ready{})
 
 	n2.InvalidateDone(0)
-	expect(t, n2, sends(page(2, 0, 0)))
+	expect(t, n2, handsOff(page(2, 0, 0)))
 	// Node 0 is served first, and only then starts handing the page on.
 	step(t, n0, page(2, 0, 0))
 	expect(t, n0, acts(take(0), serve(0), invalidate(0)))
 	n0.InvalidateDone(0)
-	expect(t, n0, sends(pageAt(0, 1, 0, 2)))
+	expect(t, n0, handsOff(pageAt(0, 1, 0, 2)))
 	step(t, n1, pageAt(0, 1, 0, 2))
 	expect(t, n1, acts(take(0), serve(0)))
 	for _, m := range ms {
@@ -248,7 +255,7 @@ func TestAccessWhileLeaving(t *testing.T) {
 	n1.InvalidateDone(0)
 	expect(t, n1, acts(invalidate(0)))
 	n1.InvalidateDone(0)
-	expect(t, n1, sends(page(1, 0, 0)))
+	expect(t, n1, handsOff(page(1, 0, 0)))
 	if n1.Access(0) == AccessHere {
 		t.Fatal("access served after the page left")
 	}
@@ -277,7 +284,7 @@ func TestHoldWindow(t *testing.T) {
 		n0.HoldExpired(0)
 		expect(t, n0, acts(invalidate(0)))
 		n0.InvalidateDone(0)
-		expect(t, n0, sends(pageAt(0, 1, 0, 2)))
+		expect(t, n0, handsOff(pageAt(0, 1, 0, 2)))
 	})
 	t.Run("request queued before arrival waits too", func(t *testing.T) {
 		ms := newCluster(3, 1, true) // node 2 owns page 0

@@ -80,7 +80,7 @@ func (m *Machine) AccessRead(p PageID) AccessResult {
 		m.copySet(p).readers.add(m.cfg.Self)
 		m.settle(p)
 		return AccessWaits
-	case m.cfg.Replicas == 0 && m.group.Dead(ps.prob):
+	case !m.recovers() && m.group.Dead(ps.prob):
 		return AccessOwnerDead
 	}
 	ps.readWanted = true

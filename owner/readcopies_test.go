@@ -120,5 +120,5 @@ func TestHandOffTakesCopiesBack(t *testing.T) {
 	step(t, ms[0], revokeAck(1, 0, 0))
 	expect(t, ms[0], Ready{}) // its own copy is still being taken
 	ms[0].InvalidateReadDone(0)
-	expect(t, ms[0], sends(pageAt(0, 2, 0, 2)))
+	expect(t, ms[0], handsOff(pageAt(0, 2, 0, 2)))
 }

@@ -101,9 +101,13 @@ func (m *Machine) PeerLost(id NodeID) {
 		}
 	}
 	if m.cfg.Replicas == 0 {
-		// Its read copies go with it, and those it gave this node
-		// too: nothing would take them back before a write.
+		// Its read copies go with it: nothing would take them back
+		// before a write.
 		m.forgetHolder(id)
+	}
+	if !m.recovers() {
+		// No epoch will settle where its pages are: those it gave this
+		// node go too, and so do the accesses waiting for its pages.
 		m.dropReadCopiesFrom(id)
 		for p := range m.pages {
 			pg, ps := PageID(p), &m.pages[p]
@@ -183,7 +187,7 @@ func (m *Machine) stepLost(msg Message) error {
 // up would have unfrozen the cluster.
 func (m *Machine) recover() {
 	m.coord = nil
-	if m.cfg.Replicas == 0 || m.closing || !m.group.Coordinator() || !m.group.Changed() && !m.frozen {
+	if m.closing || !m.group.Coordinator() || !m.group.Changed() && !m.frozen {
 		return
 	}
 	epoch := NextEpoch(m.maxEpoch, m.cfg.Self)
@@ -321,7 +325,7 @@ func (m *Machine) stepReport(msg Message) error {
 // reportsIn goes on once every member reported: after the fence wait if
 // the recovery leaves members out, at once otherwise.
 func (m *Machine) reportsIn() {
-	if c := m.coord; len(c.out) > 0 {
+	if c := m.coord; len(c.out) > 0 && m.cfg.Replicas > 0 {
 		m.rd.Actions = append(m.rd.Actions, Action{Kind: ActFenceTimer, Epoch: c.epoch})
 		return
 	}
@@ -357,7 +361,11 @@ func (m *Machine) FenceWaited(e uint32) {
 func (m *Machine) installPlan() {
 	c := m.coord
 	m.coord = nil
-	owners, readers := Plan(m.cfg.Pages, c.reports), ReadHolders(c.reports)
+	plan := Plan
+	if m.cfg.Replicas == 0 {
+		plan = PlanLosing
+	}
+	owners, readers := plan(m.cfg.Pages, c.reports), ReadHolders(c.reports)
 	for _, id := range slices.Sorted(maps.Keys(c.reports)) {
 		if id != m.cfg.Self {
 			m.send(Message{Type: MsgRecoverInstall, To: id, Data: EncodeInstall(owners, readers)})
@@ -410,6 +418,9 @@ func (m *Machine) install(e uint32, owners []NodeID, readers []ReadHolder) error
 			ps.phase, ps.prob = lost, None
 		default:
 			ps.phase, ps.prob = absent, o
+		}
+		if o != m.cfg.Self && m.cfg.Replicas == 0 {
+			m.dropCopy(pg) // a hand-off kept until acknowledged: it arrived
 		}
 	}
 	m.group.install()

@@ -154,7 +154,8 @@ type Message struct {
 	// highest.
 	Version uint64
 	// Ack asks the receiver of a MsgPage to say it took it (MsgPageAck):
-	// the giver is leaving, and must know its last hand-offs arrived.
+	// the giver is leaving, and must know its last hand-offs arrived, or
+	// keeps no copies, and holds the bytes until then (lost.go).
 	Ack bool
 	// Data is the page's bytes in MsgPage, MsgReplica and MsgReadCopy. The Machine never reads or
 	// writes it; the driver fills it when sending and consumes it when

@@ -1,0 +1,50 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fault tests run three nodes without replicas, 32 pages each at the
+// start (node 0 0-31, node 1 32-63, node 2 64-95), and kill or stop one of
+// them while the others' hints still lead through it.
+
+// faultProgTimeout bounds a program whose fault must end well within
+// --timeout: one that waits out --timeout even once is killed first.
+const faultProgTimeout = 20 * time.Second
+
+// requireBusError runs argv and requires it to die of SIGBUS within
+// faultProgTimeout, not to be killed for waiting.
+func requireBusError(t *testing.T, what string, argv ...string) {
+	t.Helper()
+	r := runProgWithin(faultProgTimeout, argv...)
+	if r.err == nil || !strings.Contains(r.err.Error(), "bus error") {
+		t.Fatalf("%s: want SIGBUS at once, got %s", what, r)
+	}
+}
+
+// TestDeadHintFailsOrServes: node 2 dies while hints lead through it. A
+// page that died with it fails at once on every node, however many live
+// hops lead there (page 40 went 0 -> 1 -> 2, so node 0 asks node 1, which
+// would forward to node 2); a page that had moved on from it is served,
+// although a node's hint still names node 2 (page 70 started on node 2 and
+// is on node 1 now, which node 0 never heard of).
+func TestDeadHintFailsOrServes(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--timeout", "60s"}})
+	lostPage, movedPage := 40*pageSize, 70*pageSize
+	for i := range 3 {
+		mustRun(t, dsm("set", c.seg(i), lostPage, 11+i)...)
+	}
+	mustRun(t, dsm("set", c.seg(1), movedPage, 77)...)
+	c.nodes[2].kill()
+
+	if got := strings.TrimSpace(runProgWithin(faultProgTimeout, dsm("get", c.seg(0), movedPage)...).out); got != "77" {
+		t.Errorf("node 0 reads the page that moved from node 2 to node 1: got %q, want 77", got)
+	}
+	for _, i := range []int{0, 1, 0} {
+		requireBusError(t, "a fault on the page that died with node 2", dsm("get", c.seg(i), lostPage)...)
+	}
+	mustRun(t, dsm("write", c.seg(0), 32*pageSize, 8*pageSize, 5)...) // node 1's pages
+	mustRun(t, dsm("check", c.seg(1), 32*pageSize, 8*pageSize, 5)...)
+}
