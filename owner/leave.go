@@ -117,7 +117,12 @@ func (m *Machine) Left() []NodeID {
 	for _, p := range slices.Sorted(maps.Keys(m.copies)) {
 		m.dropCopy(p)
 	}
-	hints := EncodeHints(runs(len(m.pages), m.Owner))
+	hints := EncodeHints(runs(len(m.pages), func(p PageID) NodeID {
+		if o := m.Owner(p); o != None {
+			return o
+		}
+		return m.cfg.Self // lost: a hint at the leaver itself, which Splice ignores
+	}))
 	peers := m.group.Peers()
 	for _, id := range peers {
 		m.send(Message{Type: MsgLeft, To: id, Data: hints})

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,7 +11,7 @@ import (
 // -STOP keeps its sockets open, so only silence can tell). Within the peer
 // timeout the others declare it dead: a fault on its pages fails at once
 // with SIGBUS instead of waiting out --timeout, the rest keeps working, and
-// .owners marks it. When it resumes it knows it was declared dead and exits
+// .stats marks it dead. When it resumes it knows it was declared dead and exits
 // rather than serve its pages.
 func TestStoppedPeerDeclaredDead(t *testing.T) {
 	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "2s", "--timeout", "30s"}})
@@ -21,11 +20,7 @@ func TestStoppedPeerDeclaredDead(t *testing.T) {
 	stoppedAt := time.Now()
 	defer stopped.cmd.Process.Signal(syscall.SIGCONT)
 
-	owners := filepath.Join(c.nodes[0].mnt, ".owners")
-	waitFor(t, 10*time.Second, func() bool {
-		text, _ := readFile(owners, 5*time.Second)
-		return strings.Contains(text, stopped.name+" dead")
-	})
+	waitFor(t, 10*time.Second, func() bool { return c.peerDead(0, 2) })
 
 	start := time.Now()
 	r := runProg(dsm("get", c.seg(0), 80*pageSize)...) // node 2's page

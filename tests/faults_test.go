@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,6 +25,16 @@ func requireBusError(t *testing.T, what string, argv ...string) {
 	if r.err == nil || !strings.Contains(r.err.Error(), "bus error") {
 		t.Fatalf("%s: want SIGBUS at once, got %s", what, r)
 	}
+}
+
+// peerDead reports whether node i's .stats says node j is dead.
+func (c *cluster) peerDead(i, j int) bool {
+	for _, p := range c.stats(i).Peers {
+		if p.Node == j {
+			return p.State == "dead"
+		}
+	}
+	return false
 }
 
 // TestDeadHintFailsOrServes: node 2 dies while hints lead through it. A
@@ -47,4 +60,42 @@ func TestDeadHintFailsOrServes(t *testing.T) {
 	}
 	mustRun(t, dsm("write", c.seg(0), 32*pageSize, 8*pageSize, 5)...) // node 1's pages
 	mustRun(t, dsm("check", c.seg(1), 32*pageSize, 8*pageSize, 5)...)
+}
+
+// TestHandOffToDeadNodeGoesBack: node 0 hands page 40 on to node 2, which
+// is stopped before it can take it, and then declared dead. Node 0 kept
+// the bytes until node 2 would say it took them, so the page goes back to
+// node 0 instead of dying with node 2: node 1 reads what node 0 wrote.
+// (Node 0's hold window keeps the page there until node 2 is stopped, and
+// ends well before node 2 is declared dead.)
+func TestHandOffToDeadNodeGoesBack(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "5s", "--timeout", "60s"},
+		nodeFlags: func(i int) []string {
+			if i == 0 {
+				return []string{"--hold", "2s"}
+			}
+			return nil
+		}})
+	const page = 40 * pageSize // node 1's at the start
+	mustRun(t, dsm("set", c.seg(0), page, 55)...)
+	waiting := exec.Command(bin.prog, "get", c.seg(2), strconv.Itoa(page))
+	if err := waiting.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { waiting.Process.Kill(); waiting.Wait() }()
+	waitFor(t, 3*time.Second, func() bool { return c.stats(0).HoldWaits > 0 }) // node 2's request waits on node 0
+	receiver := c.nodes[2]
+	receiver.cmd.Process.Signal(syscall.SIGSTOP)
+	defer receiver.kill()
+	if st := c.stats(0); st.PagesOut > 0 {
+		t.Fatalf("setup too slow: node 0 handed page 40 on before node 2 was stopped (%d pages out)", st.PagesOut)
+	}
+
+	waitFor(t, 20*time.Second, func() bool { return c.peerDead(1, 2) })
+	if got := strings.TrimSpace(runProgWithin(faultProgTimeout, dsm("get", c.seg(1), page)...).out); got != "55" {
+		t.Fatalf("node 1 reads the page whose hand-off died with node 2: got %q, want 55", got)
+	}
+	if st := c.stats(0); st.Promoted != 1 || st.PagesOut == 0 {
+		t.Errorf("node 0 handed %d pages on and took %d back, want page 40 handed to node 2 and taken back", st.PagesOut, st.Promoted)
+	}
 }

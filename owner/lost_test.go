@@ -1,0 +1,146 @@
+package owner
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// lossCluster is machines without copies, run to quiescence by pump: it
+// delivers every message between live nodes, ends every invalidation, and
+// steps again what an epoch held back once it is installed. Messages to a
+// dead node, and those drop says, are lost.
+type lossCluster struct {
+	t       *testing.T
+	ms      []*Machine
+	dead    map[NodeID]bool
+	done    map[NodeID][]Action // every action each node asked for
+	drop    func(Message) bool  // messages lost on the wire
+	pending []Message
+}
+
+func newLossCluster(t *testing.T, nodes, pages int) *lossCluster {
+	c := &lossCluster{t: t, dead: map[NodeID]bool{}, done: map[NodeID][]Action{}, drop: func(Message) bool { return false }}
+	for i := range nodes {
+		c.ms = append(c.ms, NewMachine(Config{Self: NodeID(i), Nodes: nodes, Pages: pages}))
+	}
+	return c
+}
+
+func (c *lossCluster) pump() {
+	deferred := map[NodeID][]Message{}
+	for progress := true; progress; {
+		progress = false
+		var invalidated []func()
+		for id, m := range c.ms {
+			n := NodeID(id)
+			if c.dead[n] {
+				continue
+			}
+			rd := m.Ready()
+			for _, a := range rd.Actions {
+				progress = true
+				c.done[n] = append(c.done[n], a)
+				switch a.Kind {
+				case ActInvalidate:
+					invalidated = append(invalidated, func() { m.InvalidateDone(a.Page) })
+				case ActInstalled:
+					c.pending = append(c.pending, deferred[n]...)
+					deferred[n] = nil
+				}
+			}
+			for _, msg := range rd.Messages {
+				progress = true
+				if !c.dead[msg.To] && !c.drop(msg) {
+					c.pending = append(c.pending, msg)
+				}
+			}
+		}
+		for len(c.pending) > 0 {
+			progress = true
+			msg := c.pending[0]
+			c.pending = c.pending[1:]
+			if c.dead[msg.To] {
+				continue
+			}
+			switch err := c.ms[msg.To].Step(msg); {
+			case errors.Is(err, ErrLater):
+				deferred[msg.To] = append(deferred[msg.To], msg)
+			case err != nil:
+				c.t.Fatalf("node %d: Step(%v): %v", msg.To, msg, err)
+			}
+		}
+		for _, done := range invalidated { // after the messages: the kernel is slower
+			done()
+		}
+	}
+}
+
+// access is a local access on node n to page p, pumped until it settles.
+func (c *lossCluster) access(n NodeID, p PageID) AccessResult {
+	r := c.ms[n].Access(p)
+	c.pump()
+	return r
+}
+
+// kill stops node n: every live peer loses it.
+func (c *lossCluster) kill(n NodeID) {
+	c.dead[n] = true
+	for id, m := range c.ms {
+		if !c.dead[NodeID(id)] {
+			m.PeerLost(n)
+		}
+	}
+	c.pump()
+}
+
+func (c *lossCluster) did(n NodeID, a Action) bool { return slices.Contains(c.done[n], a) }
+
+// TestDeathLosesOnlyItsPages: without copies, node 2 dies while hints lead
+// through it. Page 2 went 0 -> 1 -> 2, so node 0 would ask node 1, which
+// would forward to node 2: it is lost, and both survivors say so at once.
+// Page 4 started on node 2 and moved to node 1, which node 0 never heard
+// of: node 0 still gets it.
+func TestDeathLosesOnlyItsPages(t *testing.T) {
+	c := newLossCluster(t, 3, 6) // node i owns pages 2i and 2i+1
+	for _, n := range []NodeID{0, 1, 2} {
+		c.access(n, 2)
+	}
+	c.access(1, 4)
+	if !c.ms[2].Owns(2) || !c.ms[1].Owns(4) || c.ms[0].Owner(2) != 1 || c.ms[0].Owner(4) != 2 {
+		t.Fatalf("setup: page 2 at %d (node 0 points at %d), page 4 at %d (node 0 points at %d)",
+			c.ms[2].Owner(2), c.ms[0].Owner(2), c.ms[1].Owner(4), c.ms[0].Owner(4))
+	}
+	c.kill(2)
+	for _, n := range []NodeID{0, 1} {
+		if got := c.access(n, 2); got != AccessLost {
+			t.Errorf("node %d: access to the page that died with node 2 = %v, want AccessLost", n, got)
+		}
+	}
+	if got := c.access(0, 4); got != AccessWaits || !c.ms[0].Owns(4) || !c.did(0, Action{Kind: ActServe, Page: 4}) {
+		t.Errorf("node 0: access to the page that moved on from node 2 = %v, owned %v, want it served", got, c.ms[0].Owns(4))
+	}
+}
+
+// TestHandOffToDeadNodeGoesBack: node 0 hands page 0 to node 2, which dies
+// before it takes it. Node 0 kept the bytes, and gets the page back from
+// them; a hand-off that was taken drops them.
+func TestHandOffToDeadNodeGoesBack(t *testing.T) {
+	c := newLossCluster(t, 3, 6)
+	c.access(1, 1)
+	if c.ms[0].Copies() != 0 {
+		t.Fatalf("node 0 keeps %d copies after node 1 took page 1, want none", c.ms[0].Copies())
+	}
+	c.drop = func(msg Message) bool { return msg.Type == MsgPage && msg.To == 2 }
+	c.access(2, 0)
+	if c.ms[0].Owns(0) || c.ms[2].Owns(0) || c.ms[0].Copies() != 1 {
+		t.Fatalf("setup: page 0 owned by node 0 %v, node 2 %v; node 0 keeps %d copies", c.ms[0].Owns(0), c.ms[2].Owns(0), c.ms[0].Copies())
+	}
+	c.kill(2)
+	if !c.ms[0].Owns(0) || !c.did(0, Action{Kind: ActPromote, Page: 0}) {
+		t.Fatalf("after node 2 died, node 0 owns page 0: %v, promoted from its copy: %v", c.ms[0].Owns(0), c.did(0, Action{Kind: ActPromote, Page: 0}))
+	}
+	if got := c.access(1, 0); got != AccessWaits || !c.ms[1].Owns(0) {
+		t.Fatalf("node 1: access to the page given back = %v, owned %v", got, c.ms[1].Owns(0))
+	}
+}
