@@ -66,6 +66,9 @@ type Node struct {
 	// through segment.ro; guarded by mu.
 	waiters, readWaiters map[PageID]*waiter
 	fenced               bool // guarded by mu: cut off for good (Fence)
+	// timedOut are the pages whose last wait timed out, and when
+	// (node_retry.go); guarded by mu.
+	timedOut map[PageID]time.Time
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -108,6 +111,7 @@ func NewNode(cfg NodeConfig, t Transport, stores Stores, k Kernel) *Node {
 		waiters:     make(map[PageID]*waiter),
 		readWaiters: make(map[PageID]*waiter),
 		sending:     make(map[PageID]int),
+		timedOut:    make(map[PageID]time.Time),
 		dirty:       make(map[PageID]bool),
 		copyWaits:   make(map[copyKey][]copyWait),
 		queries:     make(map[PageID]*ownersQuery),
@@ -225,6 +229,7 @@ func (n *Node) readSource(p PageID) PageStore {
 // serveWaitersLocked performs the accesses in waiters waiting for page p,
 // whose bytes are in s now; mu held.
 func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
+	delete(n.timedOut, p)
 	for w := waiters[p]; w != nil; w = w.next {
 		w.apply(s)
 		if w.src != nil {

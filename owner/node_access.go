@@ -179,6 +179,12 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 		n.stats.localAccesses.Add(1)
 		return nil
 	case AccessWaits:
+		if ago, recent := n.timedOutLocked(local.page); recent {
+			// The kernel's retry of a fault that just timed out.
+			n.releaseInHandler(n.readyLocked(nil))
+			n.stats.faultErrors.Add(1)
+			return n.retryError(local.page, ago)
+		}
 	default:
 		n.mu.Unlock()
 		if result != AccessClosed {
@@ -237,6 +243,9 @@ func (n *Node) wait(ctx context.Context, w *waiter) error {
 		case <-timer.C:
 			n.mu.Lock()
 			gone := n.removeWaiter(w)
+			if gone {
+				n.timedOut[w.page] = time.Now()
+			}
 			n.mu.Unlock()
 			if !gone {
 				// Served while we gave up: the access has happened.

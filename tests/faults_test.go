@@ -99,3 +99,21 @@ func TestHandOffToDeadNodeGoesBack(t *testing.T) {
 		t.Errorf("node 0 handed %d pages on and took %d back, want page 40 handed to node 2 and taken back", st.PagesOut, st.Promoted)
 	}
 }
+
+// TestFaultTimesOutOnce: a fault on a page whose owner is stopped (and not
+// declared dead: its peer timeout is long) fails once --timeout passed,
+// with SIGBUS. The kernel issues the failed READ again at once, a few
+// times; only the first waits, so the daemon logs one timeout after
+// --timeout, not one per try.
+func TestFaultTimesOutOnce(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "5m", "--timeout", "4s"}})
+	c.nodes[2].cmd.Process.Signal(syscall.SIGSTOP)
+	defer c.nodes[2].kill()
+	requireBusError(t, "a fault on a stopped node's page", dsm("get", c.seg(0), 70*pageSize)...)
+	waits := strings.Count(c.nodes[0].stderr.String(), "page did not arrive in time after 4s\"")
+	again := strings.Count(c.nodes[0].stderr.String(), "not waiting again")
+	if waits != 1 || again == 0 {
+		t.Fatalf("node 0 logged %d faults that waited out --timeout and %d retries failed at once, want 1 and some:\n%s",
+			waits, again, c.nodes[0].stderr.tail(4000))
+	}
+}
