@@ -250,16 +250,17 @@ func mount(c *cli.Context) error {
 		stop() // a second Ctrl-C quits at once, without handing pages on
 		health.Down("leaving the cluster")
 		service.Notify("STOPPING=1\n" + service.Status("leaving the cluster"))
-		node.Stop(c.Duration("leave-timeout"))
+		lost := node.Stop(c.Duration("leave-timeout"))
 		log.Info("unmounting", "mountpoint", mountpoint)
 		if err := fsys.Unmount(); err != nil {
 			return err
 		}
+		return lost
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mountpoint)
 		health.Down("unmounted, leaving the cluster")
 		service.Notify("STOPPING=1\n" + service.Status("unmounted, leaving the cluster"))
-		node.Stop(c.Duration("leave-timeout"))
+		return node.Stop(c.Duration("leave-timeout"))
 	case err := <-fenced:
 		// The peers have declared this node dead and may have moved on:
 		// its pages must not be served again. Take them from the local
@@ -272,7 +273,6 @@ func mount(c *cli.Context) error {
 		}
 		return err
 	}
-	return nil
 }
 
 // keepQuorum fences this node when it cannot hear a quorum of the cluster

@@ -1,8 +1,10 @@
 package owner
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Leaving the cluster gracefully: the leaver hands every page it holds to
@@ -59,7 +61,10 @@ func (m *Machine) Leave() {
 // cutting the pages still here into shares anew would move the cuts as
 // pages leave, and a page asked of two survivors splits the shares (and
 // moves twice). Only pages with no survivor yet, or whose survivor left or
-// died, are shared out again, contiguously among those that stay.
+// died, are shared out again, contiguously among those that stay. A
+// survivor that has not taken a page after rerouteRounds rounds may be
+// stopped, or cut off, and not declared dead yet: the page is asked of the
+// next survivor instead (if it was only slow, the page moves twice).
 func (m *Machine) Pull() (held int) {
 	held = m.Held()
 	survivors := m.group.Survivors()
@@ -68,6 +73,7 @@ func (m *Machine) Pull() (held int) {
 	}
 	if m.handTo == nil {
 		m.handTo = make([]NodeID, len(m.pages))
+		m.pulls = make([]uint8, len(m.pages))
 		for p := range m.handTo {
 			m.handTo[p] = None
 		}
@@ -77,17 +83,53 @@ func (m *Machine) Pull() (held int) {
 		if !m.Owns(p) {
 			continue
 		}
-		if !slices.Contains(survivors, m.handTo[p]) {
+		i := slices.Index(survivors, m.handTo[p])
+		if i < 0 {
 			unplanned = append(unplanned, p)
 			continue
+		}
+		if m.pulls[p]++; m.pulls[p] > rerouteRounds {
+			m.handTo[p], m.pulls[p] = survivors[(i+1)%len(survivors)], 1
 		}
 		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
 	}
 	for i, p := range unplanned {
-		m.handTo[p] = survivors[i*len(survivors)/len(unplanned)]
+		m.handTo[p], m.pulls[p] = survivors[i*len(survivors)/len(unplanned)], 1
 		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
 	}
 	return held
+}
+
+// rerouteRounds is how many rounds of Pull a page is asked of one survivor
+// before it is asked of the next.
+const rerouteRounds = 4
+
+// HeldPages are the runs of pages this node holds, owned or on their way
+// here: what a leave that gives up takes with it.
+func (m *Machine) HeldPages() []Run {
+	var out []Run
+	for _, r := range runs(len(m.pages), func(p PageID) NodeID {
+		if m.Holds(p) {
+			return m.cfg.Self
+		}
+		return None
+	}) {
+		if r.Owner == m.cfg.Self {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// stepPull asks for the page a leaving node owns, from that node: the
+// hint here may lead through a node that is stopped, or cut off, and not
+// declared dead yet. The leaver is a good hint: only nodes queued after it,
+// all asking, lie between it and the tail, so the hints stay a tree.
+func (m *Machine) stepPull(msg Message) {
+	if ps := &m.pages[msg.Page]; ps.phase == absent {
+		ps.prob = msg.From
+	}
+	m.Ask(msg.Page)
 }
 
 // Held is how many pages this node holds, owned or on their way here.
@@ -166,4 +208,25 @@ func runs(pages int, owner func(PageID) NodeID) []Run {
 		out = append(out, Run{First: p, Last: p, Owner: o})
 	}
 	return out
+}
+
+// FormatRuns writes runs as "3-5, 9, 12-40", at most 16 of them and then
+// how many more.
+func FormatRuns(rs []Run) string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i == 16 {
+			fmt.Fprintf(&b, " and %d more runs", len(rs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if r.First == r.Last {
+			fmt.Fprintf(&b, "%d", r.First)
+		} else {
+			fmt.Fprintf(&b, "%d-%d", r.First, r.Last)
+		}
+	}
+	return b.String()
 }

@@ -144,3 +144,29 @@ func TestHandOffToDeadNodeGoesBack(t *testing.T) {
 		t.Fatalf("node 1: access to the page given back = %v, owned %v", got, c.ms[1].Owns(0))
 	}
 }
+
+// TestLeaveReroutesAroundSilentNode: node 2 leaves while node 1, not
+// declared dead, answers nothing. Node 1's share of the pages is asked of
+// node 0 after rerouteRounds rounds, and node 0 asks node 2 for them
+// directly, although its own hint for page 2 leads through node 1.
+func TestLeaveReroutesAroundSilentNode(t *testing.T) {
+	c := newLossCluster(t, 3, 6)
+	for _, p := range []PageID{0, 1, 2, 3} {
+		c.access(2, p) // node 2 holds every page; node 0 points at node 1 for pages 2 and 3
+	}
+	c.drop = func(msg Message) bool { return msg.To == 1 }
+	c.ms[2].Leave()
+	c.pump()
+	for round := 0; c.ms[2].Held() > 0; round++ {
+		if round > rerouteRounds+1 {
+			t.Fatalf("after %d rounds node 2 still holds %d pages", round, c.ms[2].Held())
+		}
+		c.ms[2].Pull()
+		c.pump()
+	}
+	for p := range PageID(6) {
+		if !c.ms[0].Owns(p) {
+			t.Errorf("page %d: not on node 0 after node 2 left", p)
+		}
+	}
+}

@@ -71,8 +71,9 @@ type Machine struct {
 	handedOff        map[PageID]NodeID
 	// handTo is, while leaving, the survivor each page held here is to
 	// go to (None: not planned yet), kept from one round of Pull to the
-	// next.
+	// next; pulls counts the rounds it has been asked to.
 	handTo   []NodeID
+	pulls    []uint8
 	rd       Ready
 	counters Counters
 }
@@ -213,7 +214,7 @@ func (m *Machine) Step(msg Message) error {
 		m.stepReplica(msg)
 		return nil
 	case MsgPull:
-		m.Ask(msg.Page)
+		m.stepPull(msg)
 		return nil
 	case MsgReadRequest:
 		return m.stepReadRequest(msg)

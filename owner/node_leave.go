@@ -15,6 +15,10 @@ import (
 // the pages held here go with this node.
 var ErrNoSurvivors = errors.New("no other node stays")
 
+// ErrLeaveLost is Leave's answer when it gave up before every page held
+// here was handed on: those pages go with this node.
+var ErrLeaveLost = errors.New("leaving lost data")
+
 // Leave rounds: every pullEvery the survivors are asked again for the pages
 // still here (a survivor that was asked may have started leaving itself, or
 // died); every checkEvery the node looks whether it holds anything still.
@@ -62,7 +66,10 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d pages still held when leaving gave up: %w", held, ctx.Err())
+			n.mu.Lock()
+			lost := n.m.HeldPages()
+			n.mu.Unlock()
+			return fmt.Errorf("%w: %d pages still held when leaving gave up (%v), pages lost: %s", ErrLeaveLost, held, ctx.Err(), FormatRuns(lost))
 		case <-time.After(checkEvery):
 		}
 	}
@@ -110,11 +117,13 @@ func (n *Node) leftAck(peer NodeID) {
 
 // Stop ends this node's part in the cluster so that stopping it loses
 // nothing: it leaves (Leave), handing the pages held here to the nodes that
-// stay, within timeout. The only node of a cluster just closes.
-func (n *Node) Stop(timeout time.Duration) {
+// stay, within timeout. The only node of a cluster just closes. It returns
+// an error, naming the pages, when some could not be handed on in time
+// although other nodes stay: those pages are lost.
+func (n *Node) Stop(timeout time.Duration) error {
 	if n.cfg.Nodes == 1 {
 		n.Close()
-		return
+		return nil
 	}
 	n.log.Info("leaving: handing pages to the other nodes")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -122,9 +131,15 @@ func (n *Node) Stop(timeout time.Duration) {
 	switch err := n.Leave(ctx); {
 	case errors.Is(err, ErrNoSurvivors):
 		n.log.Warn("this is the last node of the cluster: its pages go with it", "err", err)
-	case err != nil:
+	case errors.Is(err, ErrLeaveLost):
 		n.log.Error("leaving lost data", "err", err)
+		return err
+	case err != nil:
+		// Every page is with the others; a peer that did not confirm
+		// may still send this node requests, which die with it.
+		n.log.Warn("left the cluster, but not every peer confirmed", "err", err)
 	default:
 		n.log.Info("left the cluster; every page is with the other nodes")
 	}
+	return nil
 }

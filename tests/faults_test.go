@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -115,5 +117,52 @@ func TestFaultTimesOutOnce(t *testing.T) {
 	if waits != 1 || again == 0 {
 		t.Fatalf("node 0 logged %d faults that waited out --timeout and %d retries failed at once, want 1 and some:\n%s",
 			waits, again, c.nodes[0].stderr.tail(4000))
+	}
+}
+
+// sigstop stops d and waits until the kernel says it is stopped, and has
+// it killed when the test ends.
+func sigstop(t *testing.T, d *daemon) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGSTOP)
+	t.Cleanup(d.kill)
+	waitFor(t, 5*time.Second, func() bool {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+		// pid (comm) state ...: comm is "dsmfs", with no ") " in it.
+		_, rest, ok := strings.Cut(string(stat), ") ")
+		return err == nil && ok && strings.HasPrefix(rest, "T")
+	})
+}
+
+// TestLeaveDuringFailure: node 2 leaves while node 1 is stopped, and not
+// declared dead (its peer timeout is long). The pulls node 1 does not
+// answer go to node 0 after a few rounds, which ends up with every page
+// node 2 held, and node 2 exits 0.
+func TestLeaveDuringFailure(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 384, flags: []string{"--peer-timeout", "5m", "--leave-timeout", "8s"}})
+	whole := c.pages * pageSize
+	mustRun(t, dsm("write", c.seg(2), 0, whole, 23)...) // node 2 holds every page
+	sigstop(t, c.nodes[1])
+	c.nodes[2].stop(syscall.SIGTERM)
+	mustRun(t, dsm("check", c.seg(0), 0, whole, 23)...)
+}
+
+// TestLeaveThatLosesPagesFails: node 2 leaves while both other nodes are
+// stopped, and not declared dead, and the leave timeout ends before any
+// pull is answered. Node 2 exits non-zero, naming the pages that went
+// with it.
+func TestLeaveThatLosesPagesFails(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 3, pages: 96, flags: []string{"--peer-timeout", "5m", "--leave-timeout", "3s"}})
+	mustRun(t, dsm("write", c.seg(2), 0, 40*pageSize, 24)...) // pages 0-39 and its own 64-95
+	sigstop(t, c.nodes[0])
+	sigstop(t, c.nodes[1])
+	leaver := c.nodes[2]
+	leaver.cmd.Process.Signal(syscall.SIGTERM)
+	if !leaver.waitExit(stopTimeout) {
+		t.Fatal("the leaving node did not exit")
+	}
+	if leaver.exitCode() == 0 || !strings.Contains(leaver.stderr.String(), "pages lost: 0-39, 64-95") || isMounted(leaver.mnt) {
+		t.Fatalf("a leave that could not hand every page on: want a non-zero exit naming the pages lost, and no mount; got %v, mounted %v:\n%s",
+			leaver.cmd.ProcessState, isMounted(leaver.mnt), leaver.stderr.tail(3000))
 	}
 }
