@@ -91,11 +91,11 @@ func (m *Machine) Pull() (held int) {
 		if m.pulls[p]++; m.pulls[p] > rerouteRounds {
 			m.handTo[p], m.pulls[p] = survivors[(i+1)%len(survivors)], 1
 		}
-		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
+		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p, Version: m.pages[p].ver})
 	}
 	for i, p := range unplanned {
 		m.handTo[p], m.pulls[p] = survivors[i*len(survivors)/len(unplanned)], 1
-		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p})
+		m.send(Message{Type: MsgPull, To: m.handTo[p], Page: p, Version: m.pages[p].ver})
 	}
 	return held
 }
@@ -123,10 +123,14 @@ func (m *Machine) HeldPages() []Run {
 
 // stepPull asks for the page a leaving node owns, from that node: the
 // hint here may lead through a node that is stopped, or cut off, and not
-// declared dead yet. The leaver is a good hint: only nodes queued after it,
-// all asking, lie between it and the tail, so the hints stay a tree.
+// declared dead yet. The leaver is a good hint while it still owns the
+// page: only nodes queued after it, all asking, lie between it and the
+// tail, so the hints stay a tree. A pull that was overtaken by the page
+// (this node held it since, at a newer version than the pull's) is not:
+// the leaver's hints may lead back here; the page is asked for along this
+// node's own hint then.
 func (m *Machine) stepPull(msg Message) {
-	if ps := &m.pages[msg.Page]; ps.phase == absent {
+	if ps := &m.pages[msg.Page]; ps.phase == absent && ps.ver <= msg.Version {
 		ps.prob = msg.From
 	}
 	m.Ask(msg.Page)

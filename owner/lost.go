@@ -17,8 +17,10 @@ import (
 //     calls off the requests and queues the death broke (a request that was
 //     forwarded to the dead node, a queue that ran through it), the reports
 //     say who owns what, and PlanLosing keeps each page with its live owner,
-//     gives a page nobody owns to the live node with its newest copy (a
-//     hand-off not acknowledged, or a read copy), and marks the rest lost.
+//     gives a page nobody owns back to the giver of a hand-off not
+//     acknowledged, and marks the rest lost. Read copies of a dead owner's
+//     pages are dropped, not promoted: if the owner were only cut off, it
+//     could still write, and nothing would take them back.
 //     Every node then fails accesses to a lost page at once, and asks for
 //     the others straight from their owners. No node is fenced and the
 //     install does not wait for it: nothing a live node owns is given away.
@@ -56,8 +58,8 @@ func (m *Machine) stepPageAck(p PageID, from NodeID, v uint64) {
 }
 
 // PlanLosing is Plan without copies: a page a live node owns stays there,
-// a page nobody owns goes to the live node with its newest copy (a
-// hand-off it kept, or a read copy), and the others are lost (None).
+// a page nobody owns goes to the live node that kept the newest hand-off
+// of it, and the others are lost (None). Read copies are not promoted.
 func PlanLosing(pages int, reports map[NodeID][]Holding) []NodeID {
 	owners := make([]NodeID, pages)
 	vers := make([]uint64, pages)
@@ -68,7 +70,7 @@ func PlanLosing(pages int, reports map[NodeID][]Holding) []NodeID {
 	for _, id := range slices.Sorted(maps.Keys(reports)) {
 		for _, h := range reports[id] {
 			switch {
-			case owned[h.Page]:
+			case owned[h.Page], h.Kind == HoldRead:
 			case h.Kind == HoldOwned:
 				owners[h.Page], owned[h.Page] = id, true
 			case owners[h.Page] == None || h.Version > vers[h.Page]:

@@ -170,3 +170,17 @@ func TestLeaveReroutesAroundSilentNode(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanLosing: without copies, owners keep their pages, the newest
+// hand-off not acknowledged goes back to its giver, and pages with only a
+// read copy, or nothing, are lost.
+func TestPlanLosing(t *testing.T) {
+	reports := map[NodeID][]Holding{
+		0: {{Page: 0, Kind: HoldOwned, Version: 7}, {Page: 1, Kind: HoldCopy, Version: 2}},
+		2: {{Page: 1, Kind: HoldCopy, Version: 3}, {Page: 0, Kind: HoldCopy, Version: 9}, {Page: 2, Kind: HoldRead, Version: 4}},
+	}
+	got := PlanLosing(4, reports)
+	if want := []NodeID{0, 2, None, None}; !slices.Equal(got, want) {
+		t.Fatalf("PlanLosing = %v, want %v", got, want)
+	}
+}

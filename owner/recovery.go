@@ -101,14 +101,14 @@ func (m *Machine) PeerLost(id NodeID) {
 		}
 	}
 	if m.cfg.Replicas == 0 {
-		// Its read copies go with it: nothing would take them back
-		// before a write.
+		// Its read copies go with it, and those it gave this node
+		// too: nothing would take them back before a write.
 		m.forgetHolder(id)
+		m.dropReadCopiesFrom(id)
 	}
 	if !m.recovers() {
-		// No epoch will settle where its pages are: those it gave this
-		// node go too, and so do the accesses waiting for its pages.
-		m.dropReadCopiesFrom(id)
+		// No epoch will settle where its pages are: the accesses
+		// waiting for them fail.
 		for p := range m.pages {
 			pg, ps := PageID(p), &m.pages[p]
 			if (ps.wanted || ps.readWanted && m.readCopies[pg] == nil) && !m.Owns(pg) && m.Owner(pg) == id {

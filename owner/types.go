@@ -39,7 +39,8 @@ const (
 	// pages any more.
 	MsgLeaving
 	// MsgPull asks the receiver to request Page, which the leaving sender
-	// owns: the page then moves by the ordinary protocol.
+	// owns at Version, from the sender: the page then moves by the
+	// ordinary protocol.
 	MsgPull
 	// MsgLeft says the sender has left and holds nothing; Data is its
 	// probable owners (EncodeHints), for the receiver to route around it.
@@ -150,8 +151,8 @@ type Message struct {
 	// starts a new one, and page traffic from an older one is dropped.
 	Epoch uint32
 	// Version counts the hand-offs and syncs of Page, in MsgPage,
-	// MsgReplica, MsgReplicaAck and MsgReadCopy: the newest copy has the
-	// highest.
+	// MsgReplica, MsgReplicaAck, MsgReadCopy and MsgPull: the newest copy
+	// has the highest.
 	Version uint64
 	// Ack asks the receiver of a MsgPage to say it took it (MsgPageAck):
 	// the giver is leaving, and must know its last hand-offs arrived, or

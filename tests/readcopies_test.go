@@ -149,11 +149,7 @@ func TestReadCopyOwnerDies(t *testing.T) {
 	mustRun(t, dsm("write", c.seg(0), first, count, 1)...)
 	mustRun(t, dsm("check", c.ro(1), first, count, 1)...)
 	c.nodes[0].kill()
-	owners := filepath.Join(c.nodes[1].mnt, ".owners")
-	waitFor(t, 10*time.Second, func() bool {
-		text, _ := readFile(owners, 5*time.Second)
-		return strings.Contains(text, c.nodes[0].name+" dead")
-	})
+	waitFor(t, 10*time.Second, func() bool { return c.peerDead(1, 0) })
 	if r := runProg(dsm("check", c.ro(1), first, count, 1)...); r.err == nil || !strings.Contains(r.err.Error(), "bus error") {
 		t.Fatalf("a read copy of a dead owner's page: want SIGBUS, got %s", r)
 	}
