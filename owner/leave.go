@@ -147,12 +147,12 @@ func (m *Machine) Held() (held int) {
 }
 
 // Drained reports whether this leaving node may send its hints (Left): it
-// holds no page, every page it handed on arrived, and, with copies, no
-// member's death waits for a recovery, which could give it pages back
-// from the copies it keeps.
+// holds no page, every page it handed on arrived, and no member's death
+// waits for a recovery, which could give it pages back from the copies it
+// keeps (with replicas) or the hand-offs it kept (without, lost.go).
 func (m *Machine) Drained() bool {
 	return m.Held() == 0 && len(m.handedOff) == 0 && len(m.readCopies) == 0 && !m.frozen &&
-		(m.cfg.Replicas == 0 || !m.group.Changed())
+		(!m.recovers() || !m.group.Changed())
 }
 
 // Left sends this node's hints to its peers, once Drained, so that they

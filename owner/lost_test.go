@@ -184,3 +184,34 @@ func TestPlanLosing(t *testing.T) {
 		t.Fatalf("PlanLosing = %v, want %v", got, want)
 	}
 }
+
+// TestLeaverWaitsForGiveBack: node 2 leaves, and its hand-off of page 5 to
+// node 1 dies with node 1. Node 2 is not drained until the recovery has
+// given page 5 back to it, and then hands it to node 0.
+func TestLeaverWaitsForGiveBack(t *testing.T) {
+	c := newLossCluster(t, 3, 6)
+	c.drop = func(msg Message) bool { return msg.Type == MsgPage && msg.To == 1 }
+	c.ms[2].Leave()
+	c.ms[2].Pull()
+	c.pump()
+	if c.ms[2].Held() != 0 || c.ms[1].Owns(5) || c.ms[0].Owns(5) {
+		t.Fatalf("setup: node 2 holds %d pages; page 5 on node 0 %v, node 1 %v", c.ms[2].Held(), c.ms[0].Owns(5), c.ms[1].Owns(5))
+	}
+	c.dead[1] = true
+	c.ms[0].PeerLost(1)
+	c.ms[2].PeerLost(1)
+	if c.ms[2].Drained() {
+		t.Fatal("node 2 is drained before the recovery decided where page 5 is")
+	}
+	c.pump()
+	for round := 0; c.ms[2].Held() > 0 || !c.ms[2].Drained(); round++ {
+		if round > rerouteRounds {
+			t.Fatalf("node 2 still holds %d pages after %d rounds", c.ms[2].Held(), round)
+		}
+		c.ms[2].Pull()
+		c.pump()
+	}
+	if !c.ms[0].Owns(4) || !c.ms[0].Owns(5) {
+		t.Fatalf("after node 2 left, node 0 owns page 4: %v, page 5: %v", c.ms[0].Owns(4), c.ms[0].Owns(5))
+	}
+}
