@@ -99,7 +99,9 @@ func TestJSONHasEveryFieldInOrder(t *testing.T) {
 		"floor_fuse_fault_us", "floor_rtt_4k_us", "floor_inval_clean_us", "floor_inval_dirty_us", "tmpfs_access_ns_per_page",
 		"migrate_clean_p50_us", "migrate_clean_p99_us", "migrate_dirty_p50_us", "migrate_dirty_p99_us",
 		"owned_access_ns_per_page", "seq_first_touch_mb_s", "pingpong_handoffs_per_s",
-		"contended_incr_per_s", "contended_fairness", "random_8node_faults_per_s", "daemon_rss_mib",
+		"contended_incr_per_s", "contended_fairness", "random_8node_faults_per_s",
+		"ro_copy_fetch_p50_us", "ro_reread_ns_per_page", "ro_invalidate_1_p50_us", "ro_invalidate_3_p50_us", "read_shared_ratio",
+		"daemon_rss_mib",
 		"migrate_clean_ratio", "migrate_dirty_ratio", "owned_access_ratio", "machine", "settings",
 	} {
 		if _, ok := got[k]; !ok {
@@ -165,5 +167,21 @@ func TestWatchWriterFindsSplitMarkerAndKeepsHeadAndTail(t *testing.T) {
 	text := w.text()
 	if !strings.HasPrefix(text, "level=INFO") || !strings.HasSuffix(text, "END") || !strings.Contains(text, "[...]") {
 		t.Errorf("kept %d bytes without the head, the tail or the cut mark", len(text))
+	}
+}
+
+// TestROLayoutFitsInAsPages: the read copy regions are disjoint, and all lie
+// in what A owns, a quarter of the pages on the four-node cluster.
+func TestROLayoutFitsInAsPages(t *testing.T) {
+	for _, pages := range []int{1024, 16384, 1 << 18} {
+		l, err := newLayout(pages, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro := newROLayout(l)
+		if ro.copies > pages/4 || ro.copies > ro.sharedRO || ro.sharedRO+sharedPages > ro.sharedRW ||
+			ro.sharedRW+sharedPages > ro.turnRO || ro.turnRO >= ro.turnRW || ro.turnRW >= pages/2 {
+			t.Errorf("pages %d: read copy layout %+v overlaps or leaves A's pages", pages, ro)
+		}
 	}
 }

@@ -164,6 +164,16 @@ func (r *runner) run(ctx context.Context) error {
 				return pingpong(r.g, cl, l, r.res)
 			})
 		}},
+		{"two nodes: read copies", func() error {
+			return r.withCluster(ctx, "readcopies", 2, r.o.Pages, nil, func(cl *cluster) error {
+				return readCopies(r.g, cl, l, r.res)
+			})
+		}},
+		{"four nodes: read copies on three", func() error {
+			return r.withCluster(ctx, "readcopies3", 4, r.o.Pages, nil, func(cl *cluster) error {
+				return readCopies3(r.g, cl, l, r.res)
+			})
+		}},
 		{"floors", fl.round},
 		{fmt.Sprintf("%d nodes: random faults", r.o.Nodes), func() error {
 			return r.withCluster(ctx, "random", r.o.Nodes, r.o.Pages, nil, func(cl *cluster) error {
