@@ -20,6 +20,7 @@ type metric struct {
 var metrics = []metric{
 	{"floor_fuse_fault_us", "µs", "one-page READ fault on a trivial go-fuse file (min p50 of rounds)"},
 	{"floor_rtt_4k_us", "µs", "TCP round trip, 16 B request, 4 KiB reply, two processes (min p50 of rounds)"},
+	{"floor_relay_us", "µs", "READ fault on a trivial go-fuse file whose handler makes one 16 B / 4 KiB TCP round trip to another process (min p50 of rounds)"},
 	{"floor_inval_clean_us", "µs", "kernel invalidation of a clean cached page (min p50 of rounds)"},
 	{"floor_inval_dirty_us", "µs", "kernel invalidation of a dirty page, with its write-back (min p50 of rounds)"},
 	{"tmpfs_access_ns_per_page", "ns", "first write to each page of a fresh memfd MAP_SHARED mapping (min of rounds)"},
@@ -37,6 +38,8 @@ var metrics = []metric{
 	{"random_8node_faults_per_s", "1/s", "one program per node writing random pages it does not hold"},
 	{"daemon_rss_mib", "MiB", "largest daemon peak RSS (VmHWM) of the run"},
 	{"migrate_clean_ratio", "×", "migrate_clean_p50 / (fuse fault + rtt + clean invalidation); target <= 1.5"},
+	{"migrate_relay_ratio", "×", "migrate_clean_p50 / floor_relay: what dsmfs adds to a fault that fetches a page; target <= 1.3"},
+	{"migrate_clean_tail", "×", "migrate_clean_p99 / migrate_clean_p50; target <= 3"},
 	{"migrate_dirty_ratio", "×", "migrate_dirty_p50 / (fuse fault + rtt + dirty invalidation); target <= 1.5"},
 	{"owned_access_ratio", "×", "owned_access / tmpfs_access; target <= 1.2"},
 	{"owned_rewrite_ratio", "×", "owned_rewrite / memfd_rewrite; target <= 1.3"},
@@ -92,6 +95,12 @@ func (r *Result) addRatios() {
 		if has(p50, "floor_fuse_fault_us", "floor_rtt_4k_us", inval) {
 			r.set("migrate_"+kind+"_ratio", v[p50]/(v["floor_fuse_fault_us"]+v["floor_rtt_4k_us"]+v[inval]))
 		}
+	}
+	if has("migrate_clean_p50_us", "floor_relay_us") {
+		r.set("migrate_relay_ratio", v["migrate_clean_p50_us"]/v["floor_relay_us"])
+	}
+	if has("migrate_clean_p50_us", "migrate_clean_p99_us") {
+		r.set("migrate_clean_tail", v["migrate_clean_p99_us"]/v["migrate_clean_p50_us"])
 	}
 	if has("owned_access_ns_per_page", "tmpfs_access_ns_per_page") {
 		r.set("owned_access_ratio", v["owned_access_ns_per_page"]/v["tmpfs_access_ns_per_page"])
