@@ -15,6 +15,13 @@ type metric struct {
 	key, unit, what string
 }
 
+// stageName is the stage a migrate_stage_NAME_us field gives: such fields
+// go into the JSON object migrate_stages_us under their names instead.
+func stageName(key string) (string, bool) {
+	name, ok := strings.CutPrefix(key, "migrate_stage_")
+	return strings.TrimSuffix(name, "_us"), ok
+}
+
 // metrics are the report's numeric fields, in output order. The keys are
 // issue 5's JSON field names.
 var metrics = []metric{
@@ -26,6 +33,12 @@ var metrics = []metric{
 	{"tmpfs_access_ns_per_page", "ns", "first write to each page of a fresh memfd MAP_SHARED mapping (min of rounds)"},
 	{"migrate_clean_p50_us", "µs", "access on B to a page A owns, cached clean on A: p50"},
 	{"migrate_clean_p99_us", "µs", "same, p99"},
+	{"migrate_stage_kernel_us", "µs", "stage: fault → handler and reply → program (program's p50 - handler's wait)"},
+	{"migrate_stage_send_us", "µs", "stage: B's handler → request handed to the transport"},
+	{"migrate_stage_wire_us", "µs", "stage: on the wire and waking, both ways (B's wait for the page - A's work)"},
+	{"migrate_stage_owner_us", "µs", "stage: A, request arrived → page handed to the transport (invalidation included)"},
+	{"migrate_stage_install_us", "µs", "stage: B, page arrived → handler woken with it"},
+	{"migrate_stages_sum_ratio", "×", "sum of the stages / migrate_clean_p50 (medians of different samples; target within 0.8-1.2)"},
 	{"migrate_dirty_p50_us", "µs", "access on B to a page a program on A dirtied: p50"},
 	{"migrate_dirty_p99_us", "µs", "same, p99"},
 	{"owned_access_ns_per_page", "ns", "first write to each page this node owns and no program here touched"},
@@ -115,10 +128,21 @@ func (r *Result) addRatios() {
 func (r *Result) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
+	var stages bytes.Buffer
 	for _, m := range metrics {
-		if v, ok := r.Values[m.key]; ok {
+		v, ok := r.Values[m.key]
+		stage, isStage := stageName(m.key)
+		switch {
+		case !ok:
+		case isStage:
+			fmt.Fprintf(&stages, "%q:%s,", stage, strconv.FormatFloat(round4(v), 'f', -1, 64))
+		default:
 			fmt.Fprintf(&b, "%q:%s,", m.key, strconv.FormatFloat(round4(v), 'f', -1, 64))
 		}
+	}
+	if stages.Len() > 0 {
+		stages.Truncate(stages.Len() - 1)
+		fmt.Fprintf(&b, "%q:{%s},", "migrate_stages_us", stages.String())
 	}
 	for _, part := range []struct {
 		key string
