@@ -58,6 +58,7 @@ type Node struct {
 	kernel    Kernel
 	log       *slog.Logger
 	stats     *stats
+	stages    *stageClock
 
 	sendMu sync.Mutex
 	mu     sync.Mutex
@@ -66,6 +67,9 @@ type Node struct {
 	// through segment.ro; guarded by mu.
 	waiters, readWaiters map[PageID]*waiter
 	fenced               bool // guarded by mu: cut off for good (Fence)
+	// arrived is when the page being stepped in Receive arrived, zero
+	// otherwise: the waiters it serves note it (stages.go); guarded by mu.
+	arrived time.Time
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -103,7 +107,7 @@ func NewNode(cfg NodeConfig, t Transport, stores Stores, k Kernel) *Node {
 		log = slog.Default()
 	}
 	return &Node{
-		cfg: cfg, transport: t, store: stores.Pages, reads: stores.Reads, copies: stores.Copies, kernel: k, log: log, stats: newStats(cfg.Nodes),
+		cfg: cfg, transport: t, store: stores.Pages, reads: stores.Reads, copies: stores.Copies, kernel: k, log: log, stats: newStats(cfg.Nodes), stages: newStageClock(),
 		m:           NewMachine(cfg.Config),
 		waiters:     make(map[PageID]*waiter),
 		readWaiters: make(map[PageID]*waiter),
@@ -134,6 +138,12 @@ func (n *Node) Receive(msg Message) error {
 		if len(msg.Data) != n.cfg.PageSize {
 			return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 		}
+	case MsgRequest, MsgReadRequest:
+		n.stages.requested(msg.Page, time.Now())
+	}
+	var arrived time.Time
+	if msg.Type == MsgPage || msg.Type == MsgReadCopy {
+		arrived = time.Now()
 	}
 	n.mu.Lock()
 	switch err := n.m.Step(msg); {
@@ -147,7 +157,10 @@ func (n *Node) Receive(msg Message) error {
 		n.stats.protocolErrors.Add(1)
 		return err
 	}
-	n.release(n.readyLocked(&msg))
+	n.arrived = arrived
+	rd := n.readyLocked(&msg)
+	n.arrived = time.Time{}
+	n.release(rd)
 	return nil
 }
 
@@ -226,6 +239,7 @@ func (n *Node) readSource(p PageID) PageStore {
 // whose bytes are in s now; mu held.
 func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
 	for w := waiters[p]; w != nil; w = w.next {
+		w.arrived = n.arrived
 		w.apply(s)
 		if w.src != nil {
 			n.wroteLocked(p)
@@ -353,6 +367,9 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 		if err := n.transport.Send(msg); err != nil {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
+		}
+		if msg.Type == MsgPage || msg.Type == MsgReadCopy {
+			n.stages.pageSent(msg.Page, time.Now())
 		}
 	}
 	return handedOff

@@ -103,13 +103,23 @@ func TestJSONHasEveryFieldInOrder(t *testing.T) {
 		"ro_copy_fetch_p50_us", "ro_reread_ns_per_page", "ro_invalidate_1_p50_us", "ro_invalidate_3_p50_us", "read_shared_ratio",
 		"daemon_rss_mib",
 		"migrate_clean_ratio", "migrate_dirty_ratio", "owned_access_ratio", "machine", "settings",
+		"floor_relay_us", "migrate_relay_ratio", "migrate_stages_us", "owned_rewrite_ns_per_page",
 	} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %s", k)
 		}
 	}
-	if len(got) != len(metrics)+2 {
-		t.Errorf("JSON has %d fields, want %d", len(got), len(metrics)+2)
+	stages := 0
+	for _, m := range metrics {
+		if _, ok := stageName(m.key); ok {
+			stages++
+		}
+	}
+	if want := len(metrics) - stages + 1 + 2; len(got) != want {
+		t.Errorf("JSON has %d fields, want %d", len(got), want)
+	}
+	if st, _ := got["migrate_stages_us"].(map[string]any); len(st) != 5 || st["owner"] == nil {
+		t.Errorf("migrate_stages_us: %v, want the five stages", got["migrate_stages_us"])
 	}
 	if !strings.HasPrefix(string(out), `{"floor_fuse_fault_us":1,`) {
 		t.Errorf("fields not in metrics order: %s", out)
