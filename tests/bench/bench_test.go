@@ -195,3 +195,12 @@ func TestROLayoutFitsInAsPages(t *testing.T) {
 		}
 	}
 }
+
+// TestROWorkerRefusesWrites: a worker mapping segment.ro read-only refuses
+// to write, before it maps anything, instead of dying of SIGSEGV.
+func TestROWorkerRefusesWrites(t *testing.T) {
+	w := &workerFlags{file: "/nonexistent/segment.ro", op: "write", ro: true, count: 1}
+	if _, err := mapRange(w); err == nil || !strings.Contains(err.Error(), "-ro") {
+		t.Errorf("mapRange with -ro -op write = %v, want the -ro refusal", err)
+	}
+}
