@@ -30,7 +30,23 @@ func (h heardReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// watch sends heartbeats, declares silent peers dead, and notices when this
+// beat sends heartbeats from Join until Close.
+func (t *TCP) beat() {
+	ticker := time.NewTicker(t.cfg.PeerTimeout / 4)
+	defer ticker.Stop()
+	for range ticker.C {
+		if t.closed.Load() {
+			return
+		}
+		for i := range t.conns {
+			if c := t.conns[i].Load(); c != nil && !c.dead.Load() {
+				c.heartbeat()
+			}
+		}
+	}
+}
+
+// watch, from Start, declares silent peers dead, and notices when this
 // process itself was stopped for longer than PeerTimeout.
 func (t *TCP) watch(fenced func(paused time.Duration)) {
 	interval := t.cfg.PeerTimeout / 4
@@ -58,9 +74,7 @@ func (t *TCP) watch(fenced func(paused time.Duration)) {
 				t.log.Error("peer silent too long, declaring it dead", "peer", c.name, "silent", silent.Round(time.Millisecond))
 				c.dead.Store(true)
 				c.c.Close()
-				continue
 			}
-			c.heartbeat()
 		}
 	}
 }

@@ -179,6 +179,12 @@ func Join(ctx context.Context, cfg Config) (*TCP, error) {
 		t.closeConns()
 		return nil, errors.Join(errs...)
 	}
+	if cfg.PeerTimeout > 0 {
+		// From the join on, not from Start: what the node does between
+		// the two (preloading a large segment) may take longer than
+		// PeerTimeout, and peers that started already listen.
+		go t.beat()
+	}
 	return t, nil
 }
 
@@ -403,9 +409,9 @@ type Events struct {
 	CanRejoin func(id owner.NodeID) bool
 }
 
-// Start reports events from the peers, sends heartbeats if PeerTimeout is
-// set, and takes back restarted members: it answers late connections and
-// redials those it dials.
+// Start reports events from the peers, declares silent ones dead if
+// PeerTimeout is set, and takes back restarted members: it answers late
+// connections and redials those it dials.
 func (t *TCP) Start(ev Events) {
 	for i := range t.conns {
 		if c := t.conns[i].Load(); c != nil {

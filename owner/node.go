@@ -58,6 +58,7 @@ type Node struct {
 	kernel    Kernel
 	log       *slog.Logger
 	stats     *stats
+	stages    *stageClock
 
 	sendMu sync.Mutex
 	mu     sync.Mutex
@@ -69,6 +70,9 @@ type Node struct {
 	// timedOut are the pages whose last wait timed out, and when
 	// (node_retry.go); guarded by mu.
 	timedOut map[PageID]time.Time
+	// arrived is when the page being stepped in Receive arrived, zero
+	// otherwise: the waiters it serves note it (stages.go); guarded by mu.
+	arrived time.Time
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -106,7 +110,7 @@ func NewNode(cfg NodeConfig, t Transport, stores Stores, k Kernel) *Node {
 		log = slog.Default()
 	}
 	return &Node{
-		cfg: cfg, transport: t, store: stores.Pages, reads: stores.Reads, copies: stores.Copies, kernel: k, log: log, stats: newStats(cfg.Nodes),
+		cfg: cfg, transport: t, store: stores.Pages, reads: stores.Reads, copies: stores.Copies, kernel: k, log: log, stats: newStats(cfg.Nodes), stages: newStageClock(),
 		m:           NewMachine(cfg.Config),
 		waiters:     make(map[PageID]*waiter),
 		readWaiters: make(map[PageID]*waiter),
@@ -138,6 +142,12 @@ func (n *Node) Receive(msg Message) error {
 		if len(msg.Data) != n.cfg.PageSize {
 			return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 		}
+	case MsgRequest, MsgReadRequest:
+		n.stages.requested(msg.Page, time.Now())
+	}
+	var arrived time.Time
+	if msg.Type == MsgPage || msg.Type == MsgReadCopy {
+		arrived = time.Now()
 	}
 	n.mu.Lock()
 	switch err := n.m.Step(msg); {
@@ -151,7 +161,10 @@ func (n *Node) Receive(msg Message) error {
 		n.stats.protocolErrors.Add(1)
 		return err
 	}
-	n.release(n.readyLocked(&msg))
+	n.arrived = arrived
+	rd := n.readyLocked(&msg)
+	n.arrived = time.Time{}
+	n.release(rd)
 	return nil
 }
 
@@ -231,6 +244,7 @@ func (n *Node) readSource(p PageID) PageStore {
 func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
 	delete(n.timedOut, p)
 	for w := waiters[p]; w != nil; w = w.next {
+		w.arrived = n.arrived
 		w.apply(s)
 		if w.src != nil {
 			n.wroteLocked(p)
@@ -358,6 +372,9 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 		if err := n.transport.Send(msg); err != nil {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
+		}
+		if msg.Type == MsgPage || msg.Type == MsgReadCopy {
+			n.stages.pageSent(msg.Page, time.Now())
 		}
 	}
 	return handedOff

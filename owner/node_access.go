@@ -31,6 +31,9 @@ type waiter struct {
 	shared bool
 	done   chan error
 	next   *waiter // the next waiter for the same page
+	// arrived is when the page that served it arrived from a peer, zero
+	// if it was served otherwise (stages.go); set before done.
+	arrived time.Time
 }
 
 // apply performs the access on the page's bytes; called with mu held.
@@ -199,17 +202,25 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	w.next = waiters[w.page]
 	waiters[w.page] = w
 	n.prefetchLocked(w.page, w.shared)
+	began := time.Now()
 	// Its invalidations, if any (a read copy taken back, a page taken from
 	// local programs' writable mapping), run off this handler.
 	n.releaseInHandler(n.readyLocked(nil))
-	start := time.Now()
+	sent := time.Now()
 	err := n.wait(ctx, w)
 	if err != nil {
 		n.stats.faultErrors.Add(1)
-	} else {
-		n.stats.fault(time.Since(start))
+		return err
 	}
-	return err
+	woke := time.Now()
+	n.stats.fault(woke.Sub(sent))
+	n.stages.add(StageSend, sent.Sub(began))
+	n.stages.add(StageWait, woke.Sub(began))
+	if !w.arrived.IsZero() {
+		n.stages.add(StageAway, w.arrived.Sub(sent))
+		n.stages.add(StageInstall, woke.Sub(w.arrived))
+	}
+	return nil
 }
 
 // accessError is why an access to page p fails.

@@ -316,7 +316,8 @@ func TestWriteSpanStopsShort(t *testing.T) {
 }
 
 // TestStatsCountMigrations: a remote fault shows up on both sides, a page
-// out on the giver and a page in and a latency sample on the taker.
+// out on the giver and a page in and a latency sample on the taker, and
+// each side times its stages of it.
 func TestStatsCountMigrations(t *testing.T) {
 	c := newCluster(t, 2, 4, 0)
 	if err := c.kernels[1].access(context.Background(), 0, func([]byte) {}); err != nil {
@@ -340,6 +341,17 @@ func TestStatsCountMigrations(t *testing.T) {
 	}
 	if want := []owner.PeerState{owner.PeerUp, owner.PeerUp}; !slices.Equal(taker.Peers, want) {
 		t.Errorf("taker's peers %v, want %v", taker.Peers, want)
+	}
+	for s, d := range taker.Stages {
+		if owner.Stage(s) != owner.StageOwner && d <= 0 {
+			t.Errorf("taker's %s stage: %v", owner.StageNames[s], d)
+		}
+	}
+	if taker.Stages[owner.StageWait] < taker.Stages[owner.StageAway] {
+		t.Errorf("taker's wait %v is shorter than its part away %v", taker.Stages[owner.StageWait], taker.Stages[owner.StageAway])
+	}
+	if giver.Stages[owner.StageOwner] <= 0 {
+		t.Errorf("giver's owner stage: %v", giver.Stages[owner.StageOwner])
 	}
 	c.nodes[0].PeerLost(1)
 	if st := c.nodes[0].Stats(); st.Peers[1] != owner.PeerDead || st.Peers[1].String() != "dead" {

@@ -55,6 +55,9 @@ type Stats struct {
 	FaultLatencySum time.Duration
 	// FaultP50, FaultP99 are over the most recent remote faults.
 	FaultP50, FaultP99 time.Duration
+	// Stages are the medians of the most recent remote faults' stages,
+	// by Stage (see stages.go).
+	Stages [numStages]time.Duration
 }
 
 // recentFaults is how many remote fault latencies the percentiles cover.
@@ -68,11 +71,10 @@ type stats struct {
 	syncs, interrupted                                          atomic.Uint64
 	pagesIn, pagesOut                                           []atomic.Uint64 // by peer
 
-	mu       sync.Mutex
-	buckets  []uint64      // guarded by mu
-	sum      time.Duration // guarded by mu
-	recent   []time.Duration
-	nextSlot int // guarded by mu: where the next latency goes in recent
+	mu      sync.Mutex
+	buckets []uint64      // guarded by mu
+	sum     time.Duration // guarded by mu
+	recent  window        // guarded by mu
 }
 
 func newStats(nodes int) *stats {
@@ -80,7 +82,6 @@ func newStats(nodes int) *stats {
 		pagesIn:  make([]atomic.Uint64, nodes),
 		pagesOut: make([]atomic.Uint64, nodes),
 		buckets:  make([]uint64, len(LatencyBuckets)+1),
-		recent:   make([]time.Duration, 0, recentFaults),
 	}
 }
 
@@ -91,12 +92,7 @@ func (s *stats) fault(d time.Duration) {
 	defer s.mu.Unlock()
 	s.buckets[i]++
 	s.sum += d
-	if len(s.recent) < recentFaults {
-		s.recent = append(s.recent, d)
-	} else {
-		s.recent[s.nextSlot] = d
-		s.nextSlot = (s.nextSlot + 1) % recentFaults
-	}
+	s.recent.add(d)
 }
 
 func (s *stats) snapshot(c Counters) Stats {
@@ -120,13 +116,8 @@ func (s *stats) snapshot(c Counters) Stats {
 	s.mu.Lock()
 	st.FaultLatency = slices.Clone(s.buckets)
 	st.FaultLatencySum = s.sum
-	recent := slices.Clone(s.recent)
+	st.FaultP50, st.FaultP99 = s.recent.percentile(50), s.recent.percentile(99)
 	s.mu.Unlock()
-	if len(recent) > 0 {
-		slices.Sort(recent)
-		st.FaultP50 = recent[len(recent)/2]
-		st.FaultP99 = recent[len(recent)*99/100]
-	}
 	return st
 }
 
@@ -169,6 +160,7 @@ func (n *Node) Stats() Stats {
 	}
 	n.mu.Unlock()
 	st := n.stats.snapshot(c)
+	st.Stages = n.stages.medians()
 	st.Copies, st.ReadCopies, st.Owned, st.Peers = copies, readCopies, owned, peers
 	return st
 }

@@ -38,6 +38,13 @@
 #     unless killed (a SIGBUS, an msync that keeps failing).
 # Unsynced increments lost by kills (attempted - counter) are reported, not
 # failed: writes since the last sync of a page die with their node by design.
+# History (both modes; SOAK_HISTORY=0 turns it off): besides the workers,
+# every node incarnation runs tests/histprog, which reads and writes (and
+# msyncs) 8 registers in pages of their own at random and records each
+# operation's call and return; at the end tests/histcheck checks all the
+# histories for linearizability with porcupine (operations a kill cut short
+# may have taken effect, or not). A history that is not linearizable fails
+# the run; its picture goes to history.html in the work directory.
 # A failure is logged when seen (FAILURE lines) and the run goes on, except
 # after a daemon exits on its own or a restart does not rejoin: then no node
 # is taken down any more and the run ends early (at most one node down).
@@ -58,6 +65,7 @@ base=${DSMFS_BASE_PORT:-7800}
 killmode=${SOAK_KILLS:-0}
 [ "$killmode" = 1 ] || killmode=0
 keep=${SOAK_KEEP:-0}
+histmode=${SOAK_HISTORY:-1}
 seed=${SOAK_SEED:-$$}
 RANDOM=$seed
 if [ "$killmode" = 1 ] && [ "$n" -lt 2 ]; then
@@ -67,7 +75,7 @@ fi
 work=$(mktemp -d /tmp/dsmfs-soak.XXXXXX)
 mkfifo "$work/.tick"
 exec {tick}<>"$work/.tick" # never written: reads on it time out (nap)
-declare -A daemon workers
+declare -A daemon workers hist
 declare -a inc winc
 failed=0
 
@@ -165,11 +173,16 @@ note() { echo "soak: $(date +%T) $*" | tee -a "$work/events.log"; }
 CGO_ENABLED=0 go build -o "$work/dsmfs" .
 gcc -O2 -Wall -o "$work/soak" tests/c/soak.c
 gcc -O2 -Wall -pthread -o "$work/dsmprog" tests/c/dsmprog.c
+if [ "$histmode" = 1 ]; then
+	(cd tests && CGO_ENABLED=0 go build -o "$work/histprog" ./histprog && CGO_ENABLED=0 go build -o "$work/histcheck" ./histcheck)
+fi
 
 nw=$((n * per))
 # The slots need (1 + 512 * nw) * 64 + 4096 bytes; keep 256 pages unless
 # that is too few.
 pages=$(((((1 + 512 * nw) * 64 + 4096 + 4095) / 4096 + 255) / 256 * 256))
+histfirst=$pages # the history's registers: a page each, after the slots
+[ "$histmode" = 1 ] && pages=$((pages + 256))
 flags=(--pages "$pages")
 if [ "$killmode" = 1 ]; then
 	flags+=(--replicas 1 --peer-timeout 2s --timeout 30s --join-timeout 60s)
@@ -182,6 +195,21 @@ for i in $(seq 0 $((n - 1))); do addrs+=("127.0.0.1:$((base + i))"); done
 # other one alone is no quorum, so it is never taken down.
 lowest=0
 for i in $(seq 0 $((n - 1))); do [[ "${addrs[$i]}" < "${addrs[$lowest]}" ]] && lowest=$i; done
+
+# stop_history I: SIGTERM to node I's histprog, which ends after the
+# operation in hand.
+stop_history() {
+	[ -n "${hist[$1]:-}" ] || return 0
+	kill -TERM "${hist[$1]}" 2>/dev/null || true
+	wait "${hist[$1]}" 2>/dev/null || true
+	unset "hist[$1]"
+}
+# check_history checks every recorded history at once; prints its verdict.
+check_history() {
+	[ "$histmode" = 1 ] || return 0
+	"$work/histcheck" -html "$work/history.html" "$work"/history.*.jsonl | sed 's/^/soak: /'
+	return "${PIPESTATUS[0]}"
+}
 
 # start_node I starts node I's daemon (the same command line every time),
 # logging to node$I.$INCARNATION.log.
@@ -217,9 +245,14 @@ wait_mounted() {
 }
 
 # start_workers I [SECONDS]: node I's workers; in kill mode each with its
-# state file, which a restarted worker continues from.
+# state file, which a restarted worker continues from. With the history,
+# also node I's histprog: a client of its own for every incarnation.
 start_workers() {
 	local i=$1 s=${2:-$secs} k w
+	if [ "$histmode" = 1 ]; then
+		"$work/histprog" "$work/node$i/segment" $((i * 1000 + ${inc[$i]})) "$histfirst" 8 "$s" "$work/history.$i.${inc[$i]}.jsonl" "$seed" >"$work/histprog.$i.${inc[$i]}.out" 2>&1 &
+		hist[$i]=$!
+	fi
 	for k in $(seq 0 $((per - 1))); do
 		w=$((i * per + k))
 		winc[$w]=$((${winc[$w]:--1} + 1))
@@ -251,6 +284,7 @@ if [ "$killmode" = 0 ]; then
 			wait "${workers[$w]}" || true
 			unset "workers[$w]"
 		done
+		stop_history "$i"
 		kill -TERM "${daemon[$i]}"
 		wait "${daemon[$i]}" || { echo "soak: node $i did not leave cleanly" >&2; tail -n 3 "$(log_of "$i")" >&2; }
 		unset "daemon[$i]"
@@ -260,6 +294,8 @@ if [ "$killmode" = 0 ]; then
 	done
 	for pid in ${workers[@]}; do wait "$pid" || true; done
 	workers=()
+	for i in "${!hist[@]}"; do stop_history "$i"; done
+	check_history || failed=1
 
 	ops=0 corrupt=0 incr=0
 	for f in "$work"/worker*.out; do
@@ -268,7 +304,7 @@ if [ "$killmode" = 0 ]; then
 	done
 	counter=$("$work/dsmprog" get "$work/node0/segment" 0)
 	echo "soak: $n nodes, $nw workers, ${secs}s, $leaves leaves: $ops operations, $corrupt corrupted records, $((incr - counter)) lost increments ($counter of $incr)"
-	[ "$corrupt" = 0 ] && [ "$counter" = "$incr" ] || { failed=1; exit 1; }
+	[ "$corrupt" = 0 ] && [ "$counter" = "$incr" ] && [ "$failed" = 0 ] || { failed=1; exit 1; }
 	exit 0
 fi
 
@@ -323,6 +359,7 @@ take_down() {
 		w=$((i * per + k))
 		[ -n "${workers[$w]:-}" ] && pids+=("${workers[$w]}")
 	done
+	[ -n "${hist[$i]:-}" ] && pids+=("${hist[$i]}")
 	if [ "$how" = kill ]; then
 		kill -KILL "${pids[@]}" "${daemon[$i]}" 2>/dev/null || true
 		for ((t = 0; t < 100; t++)); do gone "${pids[@]}" "${daemon[$i]}" && break; nap 0.1; done
@@ -346,7 +383,7 @@ take_down() {
 		grep -q "every page is with the other nodes" "$(log_of "$i")" || problem "node $i left without handing its pages on"
 	fi
 	for k in $(seq 0 $((per - 1))); do unset "workers[$((i * per + k))]"; done
-	unset "daemon[$i]"
+	unset "daemon[$i]" "hist[$i]"
 }
 
 kills=0 restarts=0 leaves=0 rejoinfail=0
@@ -387,6 +424,9 @@ for w in "${!workers[@]}"; do
 	[ "$rc" = 0 ] || [ "$rc" = 1 ] || problem "worker $w (incarnation ${winc[$w]}) ended with status $rc; its output ends:"$'\n'"$(tail -n 8 "$work/worker$w.${winc[$w]}.out")"
 	unset "workers[$w]"
 done
+
+for i in "${!hist[@]}"; do stop_history "$i"; done
+check_history || problem "the history of the registers is not linearizable (see history.html)"
 
 # Every worker's slots and own counter, checked from the next node.
 ops=0 corrupt=0 durable=0 attempts=0 lostown=0 torn=0 reverted=0 retries=0 verified=0

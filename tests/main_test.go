@@ -15,7 +15,7 @@ import (
 
 // bin holds the executables TestMain builds once for all tests.
 var bin struct {
-	dsmfs, prog, gomap, lock string
+	dsmfs, prog, gomap, lock, hist string
 }
 
 func TestMain(m *testing.M) {
@@ -36,12 +36,14 @@ func buildAndRun(m *testing.M) int {
 	bin.prog = filepath.Join(dir, "dsmprog")
 	bin.gomap = filepath.Join(dir, "gomap")
 	bin.lock = filepath.Join(dir, "lockprog")
+	bin.hist = filepath.Join(dir, "histprog")
 	steps := []struct {
 		dir  string
 		argv []string
 	}{
 		{"..", []string{"go", "build", "-o", bin.dsmfs, "github.com/dsmfs/dsmfs"}},
 		{".", []string{"go", "build", "-o", bin.gomap, "./gomap"}},
+		{".", []string{"go", "build", "-o", bin.hist, "./histprog"}},
 		{".", []string{"gcc", "-O2", "-Wall", "-Werror", "-pthread", "-o", bin.prog, "c/dsmprog.c"}},
 		{".", []string{"gcc", "-O2", "-Wall", "-Werror", "-o", bin.lock, "c/lockprog.c"}},
 	}

@@ -190,3 +190,23 @@ func TestReadCopyHolderDiesWithReplicas(t *testing.T) {
 	mustRun(t, dsm("check", c.ro(1), first, count, 2)...)
 	c.requireNoPagesOf(0, 2)
 }
+
+// TestReadCopiesInBlocks: with --block 4 and --prefetch 4, a reader
+// walking 32 of node 0's pages through segment.ro takes them as 8 block
+// copies, most fetched ahead of its faults (and a few beyond its walk, as
+// prefetch does), and still sees a rewrite.
+func TestReadCopiesInBlocks(t *testing.T) {
+	c := startClusterWith(t, clusterOpts{nodes: 2, flags: []string{"--block", "4", "--prefetch", "4"}})
+	const first, count = 16 * pageSize, 32 * pageSize // node 0's pages 16-47: blocks 4-11
+	mustRun(t, dsm("write", c.seg(0), first, count, 1)...)
+	mustRun(t, dsm("check", c.ro(1), first, count, 1)...)
+	st := c.stats(1)
+	if st.PagesIn != 0 || st.ReadCopiesTaken < 8 || st.ReadCopiesTaken > 8+2*4 {
+		t.Fatalf("node 1 read 32 pages in blocks of 4: %d blocks moved in, %d copies taken; want 0, and 8 plus at most two prefetch windows", st.PagesIn, st.ReadCopiesTaken)
+	}
+	if st.RemoteFaults >= 8 {
+		t.Errorf("node 1 waited for %d of the 8 blocks: prefetch fetched none ahead", st.RemoteFaults)
+	}
+	mustRun(t, dsm("write", c.seg(0), first, count, 2)...)
+	mustRun(t, dsm("check", c.ro(1), first, count, 2)...)
+}

@@ -29,6 +29,10 @@ type Stats struct {
 	ReadaheadDeclined uint64  `json:"readahead_declined"`
 	FaultP50Micros    float64 `json:"fault_p50_us"`
 	FaultP99Micros    float64 `json:"fault_p99_us"`
+	// FaultStagesMicros are the medians of the recent remote faults'
+	// stages, by owner.StageNames: send, away, install and wait as the
+	// faulting node saw them, owner as the owner did.
+	FaultStagesMicros map[string]float64 `json:"fault_stages_us"`
 
 	PagesIn  uint64      `json:"pages_in"`
 	PagesOut uint64      `json:"pages_out"`
@@ -92,7 +96,10 @@ func NewStats(n Node, st owner.Stats) Stats {
 		ProtocolErrors: st.ProtocolErrors, SendErrors: st.SendErrors,
 		Syncs: st.Syncs, Recoveries: st.Recoveries, Promoted: st.Promoted, StaleMessages: st.Stale, Strangers: st.Strangers, Copies: st.Copies,
 		ReadCopies: st.ReadCopies, ReadCopiesTaken: st.CopiesTaken, ReadCopiesSent: st.CopiesSent, ReadRevocations: st.Revocations,
-		Peers: []PeerStats{},
+		Peers: []PeerStats{}, FaultStagesMicros: map[string]float64{},
+	}
+	for s, d := range st.Stages {
+		r.FaultStagesMicros[owner.StageNames[s]] = micros(d)
 	}
 	for id := range st.PagesIn {
 		if owner.NodeID(id) == n.Self {

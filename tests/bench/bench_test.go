@@ -99,15 +99,27 @@ func TestJSONHasEveryFieldInOrder(t *testing.T) {
 		"floor_fuse_fault_us", "floor_rtt_4k_us", "floor_inval_clean_us", "floor_inval_dirty_us", "tmpfs_access_ns_per_page",
 		"migrate_clean_p50_us", "migrate_clean_p99_us", "migrate_dirty_p50_us", "migrate_dirty_p99_us",
 		"owned_access_ns_per_page", "seq_first_touch_mb_s", "pingpong_handoffs_per_s",
-		"contended_incr_per_s", "contended_fairness", "random_8node_faults_per_s", "daemon_rss_mib",
+		"contended_incr_per_s", "contended_fairness", "random_8node_faults_per_s",
+		"ro_copy_fetch_p50_us", "ro_reread_ns_per_page", "ro_invalidate_1_p50_us", "ro_invalidate_3_p50_us", "read_shared_ratio",
+		"daemon_rss_mib",
 		"migrate_clean_ratio", "migrate_dirty_ratio", "owned_access_ratio", "machine", "settings",
+		"floor_relay_us", "migrate_relay_ratio", "migrate_stages_us", "owned_rewrite_ns_per_page",
 	} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %s", k)
 		}
 	}
-	if len(got) != len(metrics)+2 {
-		t.Errorf("JSON has %d fields, want %d", len(got), len(metrics)+2)
+	stages := 0
+	for _, m := range metrics {
+		if _, ok := stageName(m.key); ok {
+			stages++
+		}
+	}
+	if want := len(metrics) - stages + 1 + 2; len(got) != want {
+		t.Errorf("JSON has %d fields, want %d", len(got), want)
+	}
+	if st, _ := got["migrate_stages_us"].(map[string]any); len(st) != 5 || st["owner"] == nil {
+		t.Errorf("migrate_stages_us: %v, want the five stages", got["migrate_stages_us"])
 	}
 	if !strings.HasPrefix(string(out), `{"floor_fuse_fault_us":1,`) {
 		t.Errorf("fields not in metrics order: %s", out)
@@ -165,5 +177,30 @@ func TestWatchWriterFindsSplitMarkerAndKeepsHeadAndTail(t *testing.T) {
 	text := w.text()
 	if !strings.HasPrefix(text, "level=INFO") || !strings.HasSuffix(text, "END") || !strings.Contains(text, "[...]") {
 		t.Errorf("kept %d bytes without the head, the tail or the cut mark", len(text))
+	}
+}
+
+// TestROLayoutFitsInAsPages: the read copy regions are disjoint, and all lie
+// in what A owns, a quarter of the pages on the four-node cluster.
+func TestROLayoutFitsInAsPages(t *testing.T) {
+	for _, pages := range []int{1024, 16384, 1 << 18} {
+		l, err := newLayout(pages, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro := newROLayout(l)
+		if ro.copies > pages/4 || ro.copies > ro.sharedRO || ro.sharedRO+sharedPages > ro.sharedRW ||
+			ro.sharedRW+sharedPages > ro.turnRO || ro.turnRO >= ro.turnRW || ro.turnRW >= pages/2 {
+			t.Errorf("pages %d: read copy layout %+v overlaps or leaves A's pages", pages, ro)
+		}
+	}
+}
+
+// TestROWorkerRefusesWrites: a worker mapping segment.ro read-only refuses
+// to write, before it maps anything, instead of dying of SIGSEGV.
+func TestROWorkerRefusesWrites(t *testing.T) {
+	w := &workerFlags{file: "/nonexistent/segment.ro", op: "write", ro: true, count: 1}
+	if _, err := mapRange(w); err == nil || !strings.Contains(err.Error(), "-ro") {
+		t.Errorf("mapRange with -ro -op write = %v, want the -ro refusal", err)
 	}
 }

@@ -28,11 +28,11 @@ func FloorFSCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "bench-floorfs",
 		Hidden:    true,
-		ArgsUsage: "MOUNTPOINT",
+		ArgsUsage: "MOUNTPOINT ECHOADDR",
 		Action: func(c *cli.Context) error {
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return FloorFS(ctx, c.Args().First(), os.Stdout)
+			return FloorFS(ctx, c.Args().Get(0), c.Args().Get(1), os.Stdout)
 		},
 	}
 }

@@ -70,6 +70,11 @@ func migrations(g *children, cl *cluster, l layout, r *Result) error {
 		}
 		r.set("migrate_"+kind+"_p50_us", us(sums[0].P50Ns))
 		r.set("migrate_"+kind+"_p99_us", us(sums[0].P99Ns))
+		if kind == "clean" {
+			if err := migrateStages(cl, us(sums[0].P50Ns), r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -20,18 +20,28 @@ import (
 // round of the fault and invalidation floors.
 const floorPages = 16384
 
-// floorFile is the name of the floor file in the floor mount.
-const floorFile = "file"
+// floorFile and relayFile are the names of the floor files in the floor
+// mount: relayFile's READ makes one TCP round trip before it answers.
+const (
+	floorFile = "file"
+	relayFile = "relay"
+)
 
 // floorCtl is the floor file system's control socket for a mount point: a
 // sibling of the mount, since nothing but the file may live inside it.
 func floorCtl(mountpoint string) string { return mountpoint + ".ctl" }
 
-// FloorFS is `dsmfs bench-floorfs MOUNTPOINT`: it serves one file of
+// FloorFS is `dsmfs bench-floorfs MOUNTPOINT ECHOADDR`: it serves one file of
 // floorPages pages from memory (every page reads as the same zero page;
 // writes are accepted and dropped) with the mount options dsmfs uses, so a
 // fault on it costs what a dsmfs fault costs without the protocol. It prints
 // "ready" once mounted and serves until ctx ends, then unmounts.
+//
+// Its second file, relayFile, is the composed floor of a migration: each
+// READ first sends 16 bytes to the echo server at echo (another process,
+// as the owner is) and waits for its 4 KiB answer, as the requester waits
+// for the page, then answers. A fault on it wakes the same three processes
+// in the same order as a clean migration does, with none of dsmfs's work.
 //
 // The invalidation floors are measured here, not in the worker: a worker
 // caches a page, then sends its number on the unix socket floorCtl; a
@@ -41,14 +51,14 @@ func floorCtl(mountpoint string) string { return mountpoint + ".ctl" }
 // thus outside the measurement, which is exactly the call dsmfs's owner
 // makes to take a page away: write-back of a dirty page (a FUSE WRITE served
 // by this process meanwhile), drop, unmap.
-func FloorFS(ctx context.Context, mountpoint string, stdout io.Writer) error {
+func FloorFS(ctx context.Context, mountpoint, echo string, stdout io.Writer) error {
 	ln, err := net.Listen("unix", floorCtl(mountpoint))
 	if err != nil {
 		return fmt.Errorf("floor control socket: %w", err)
 	}
 	defer ln.Close()
 	timeout := time.Hour
-	root := &floorRoot{}
+	root := &floorRoot{relay: &relayNode{echo: echo}}
 	server, err := fusefs.Mount(mountpoint, root, &fusefs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:                   "dsmfs-floor",
@@ -127,7 +137,8 @@ func serveInvalidations(ln net.Listener, file *fusefs.Inode) {
 
 type floorRoot struct {
 	fusefs.Inode
-	file *fusefs.Inode
+	file  *fusefs.Inode
+	relay *relayNode
 }
 
 var _ = (fusefs.NodeOnAdder)((*floorRoot)(nil))
@@ -135,6 +146,7 @@ var _ = (fusefs.NodeOnAdder)((*floorRoot)(nil))
 func (r *floorRoot) OnAdd(ctx context.Context) {
 	r.file = r.NewPersistentInode(ctx, &floorNode{}, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
 	r.AddChild(floorFile, r.file, false)
+	r.AddChild(relayFile, r.NewPersistentInode(ctx, r.relay, fusefs.StableAttr{Mode: syscall.S_IFREG, Ino: 3}), false)
 }
 
 // floorNode is the floor file.

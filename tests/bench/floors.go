@@ -13,6 +13,7 @@ const (
 	floorFaults = 1000
 	floorInvals = 500
 	floorRTTs   = 2000
+	floorRelays = 1000
 	tmpfsPages  = 4096
 	// floorRounds are spread through the run (see Run); each round uses
 	// fresh pages of the floor file.
@@ -21,14 +22,14 @@ const (
 
 // floors measures the floors in rounds and keeps every round's value.
 type floors struct {
-	g               *children
-	file, ctl, echo string
-	done            int
-	fault, rtt      rounds
-	invalClean      rounds
-	invalDirty      rounds
-	tmpfsNsPerPage  rounds
-	progress        func(format string, args ...any)
+	g                      *children
+	file, relay, ctl, echo string
+	done                   int
+	fault, rtt, relayed    rounds
+	invalClean             rounds
+	invalDirty             rounds
+	tmpfsNsPerPage         rounds
+	progress               func(format string, args ...any)
 }
 
 // round measures every floor once.
@@ -59,6 +60,11 @@ func (f *floors) round() error {
 	if err != nil {
 		return err
 	}
+	relay, err := f.g.measureOne("touch", "-op", "read", "-each", "-file", f.relay,
+		"-first", strconv.Itoa((f.done-1)*floorRelays), "-count", strconv.Itoa(floorRelays))
+	if err != nil {
+		return err
+	}
 	tmpfs, err := f.g.measureOne("touch", "-memfd", "-op", "write", "-count", strconv.Itoa(tmpfsPages))
 	if err != nil {
 		return err
@@ -67,9 +73,10 @@ func (f *floors) round() error {
 	f.invalClean.add(us(clean.P50Ns))
 	f.invalDirty.add(us(dirty.P50Ns))
 	f.rtt.add(us(rtt.P50Ns))
+	f.relayed.add(us(relay.P50Ns))
 	f.tmpfsNsPerPage.add(perItem(tmpfs))
-	f.progress("floors round %d/%d: fuse fault %.1f µs, rtt 4k %.1f µs, invalidation clean %.1f / dirty %.1f µs, tmpfs %.0f ns/page",
-		f.done, floorRounds, us(fault.P50Ns), us(rtt.P50Ns), us(clean.P50Ns), us(dirty.P50Ns), perItem(tmpfs))
+	f.progress("floors round %d/%d: fuse fault %.1f µs, rtt 4k %.1f µs, relay %.1f µs, invalidation clean %.1f / dirty %.1f µs, tmpfs %.0f ns/page",
+		f.done, floorRounds, us(fault.P50Ns), us(rtt.P50Ns), us(relay.P50Ns), us(clean.P50Ns), us(dirty.P50Ns), perItem(tmpfs))
 	return nil
 }
 
@@ -78,6 +85,7 @@ func (f *floors) report(r *Result) {
 	for key, rs := range map[string]rounds{
 		"floor_fuse_fault_us":      f.fault,
 		"floor_rtt_4k_us":          f.rtt,
+		"floor_relay_us":           f.relayed,
 		"floor_inval_clean_us":     f.invalClean,
 		"floor_inval_dirty_us":     f.invalDirty,
 		"tmpfs_access_ns_per_page": f.tmpfsNsPerPage,

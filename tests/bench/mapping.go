@@ -31,8 +31,16 @@ var errBrkAtBase = errors.New("the brk heap lies at the segment's address")
 // into EEXIST instead of silently replacing it. It does not use the Go
 // client (examples/go/dsm), which rightly refuses the floor file: that is
 // a trivial FUSE file, not a dsmfs segment.
-func mapAt(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+func mapAt(path string) ([]byte, error) { return mapFileAt(path, segmentBase, false) }
+
+// mapFileAt maps the whole file at path MAP_SHARED at addr: read-write, or
+// with ro read-only (O_RDONLY, PROT_READ), as programs map segment.ro.
+func mapFileAt(path string, addr uintptr, ro bool) ([]byte, error) {
+	flags, prot := os.O_RDWR, unix.PROT_READ|unix.PROT_WRITE
+	if ro {
+		flags, prot = os.O_RDONLY, unix.PROT_READ
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +55,11 @@ func mapAt(path string) ([]byte, error) {
 	}
 	// unsafe.Add from nil names the address without a uintptr conversion,
 	// which vet would flag; it is only ever handed to the kernel.
-	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(nil, segmentBase), uintptr(size),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
+	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(nil, addr), uintptr(size),
+		prot, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
 	if errors.Is(err, unix.EEXIST) {
-		in := mappingsIn(segmentBase, segmentBase+uintptr(size))
-		err := fmt.Errorf("address range %#x-%#x is already in use in this process: %s", segmentBase, segmentBase+size, in)
+		in := mappingsIn(addr, addr+uintptr(size))
+		err := fmt.Errorf("address range %#x-%#x is already in use in this process: %s", addr, addr+uintptr(size), in)
 		if strings.Contains(in, "[heap]") {
 			err = fmt.Errorf("%w: %w", errBrkAtBase, err)
 		}
@@ -60,8 +68,8 @@ func mapAt(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap %s: %w", path, err)
 	}
-	if uintptr(p) != segmentBase { // kernels before 4.17 treat the flag as a hint
-		return nil, fmt.Errorf("mmap placed %s at %p instead of %#x", path, p, segmentBase)
+	if uintptr(p) != addr { // kernels before 4.17 treat the flag as a hint
+		return nil, fmt.Errorf("mmap placed %s at %p instead of %#x", path, p, addr)
 	}
 	return unsafe.Slice((*byte)(p), size), nil
 }

@@ -164,6 +164,16 @@ func (r *runner) run(ctx context.Context) error {
 				return pingpong(r.g, cl, l, r.res)
 			})
 		}},
+		{"two nodes: read copies", func() error {
+			return r.withCluster(ctx, "readcopies", 2, r.o.Pages, nil, func(cl *cluster) error {
+				return readCopies(r.g, cl, l, r.res)
+			})
+		}},
+		{"four nodes: read copies on three", func() error {
+			return r.withCluster(ctx, "readcopies3", 4, r.o.Pages, nil, func(cl *cluster) error {
+				return readCopies3(r.g, cl, l, r.res)
+			})
+		}},
 		{"floors", fl.round},
 		{fmt.Sprintf("%d nodes: random faults", r.o.Nodes), func() error {
 			return r.withCluster(ctx, "random", r.o.Nodes, r.o.Pages, nil, func(cl *cluster) error {
@@ -192,20 +202,20 @@ func (r *runner) startFloors() (*floors, error) {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		return nil, err
 	}
-	c, err := r.g.start("floor file system", true, "bench-floorfs", mnt)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go serveEcho(ln) // ends with this process; Run is its only user
+	c, err := r.g.start("floor file system", true, "bench-floorfs", mnt, ln.Addr().String())
 	if err != nil {
 		return nil, err
 	}
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	go serveEcho(ln) // ends with this process; Run is its only user
 	return &floors{
-		g: r.g, file: filepath.Join(mnt, floorFile), ctl: floorCtl(mnt), echo: ln.Addr().String(),
+		g: r.g, file: filepath.Join(mnt, floorFile), relay: filepath.Join(mnt, relayFile), ctl: floorCtl(mnt), echo: ln.Addr().String(),
 		progress: r.progress,
 	}, nil
 }

@@ -71,6 +71,7 @@ type workerFlags struct {
 	first, count, page  int
 	me, rounds          int
 	each, memfd, lock   bool
+	ro                  bool
 	dur                 time.Duration
 	seed                int64
 }
@@ -88,6 +89,7 @@ func (w *workerFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&w.each, "each", false, "touch: time every access (else only the sweep)")
 	fl.BoolVar(&w.memfd, "memfd", false, "touch: a fresh memfd instead of -file")
 	fl.BoolVar(&w.lock, "lock", false, "incr: increment under a spin lock instead of atomically")
+	fl.BoolVar(&w.ro, "ro", false, "touch, hold, reread: map -file (segment.ro) read-only; readturns: read through -file's .ro")
 	fl.DurationVar(&w.dur, "dur", 2*time.Second, "how long timed loops run")
 	fl.Int64Var(&w.seed, "seed", 1, "random: seed of the page sequence")
 }
@@ -96,14 +98,16 @@ func (w *workerFlags) register(fl *flag.FlagSet) {
 type mode func(w *workerFlags) (timed, error)
 
 var workerModes = map[string]mode{
-	"touch":    touchMode,
-	"hold":     holdMode,
-	"rewrite":  rewriteMode,
-	"inval":    invalMode,
-	"rtt":      rttMode,
-	"pingpong": pingpongMode,
-	"incr":     incrMode,
-	"random":   randomMode,
+	"touch":     touchMode,
+	"hold":      holdMode,
+	"rewrite":   rewriteMode,
+	"inval":     invalMode,
+	"rtt":       rttMode,
+	"pingpong":  pingpongMode,
+	"incr":      incrMode,
+	"random":    randomMode,
+	"reread":    rereadMode,
+	"readturns": readTurnsMode,
 }
 
 func modeNames() string {
@@ -126,12 +130,16 @@ func checkOp(op string) error {
 	return nil
 }
 
-// mapRange maps w.file and checks that [first, first+count) lies in it.
+// mapRange maps w.file (read-only with -ro) and checks that [first,
+// first+count) lies in it.
 func mapRange(w *workerFlags) ([]byte, error) {
 	if err := checkOp(w.op); err != nil {
 		return nil, err
 	}
-	m, err := mapAt(w.file)
+	if w.ro && w.op != "read" {
+		return nil, fmt.Errorf("-ro maps read-only: -op %s would fault", w.op)
+	}
+	m, err := mapFileAt(w.file, segmentBase, w.ro)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,18 @@
 //
 //	gomap write|check PATH OFFSET COUNT SEED
 //	gomap turns PATH OFFSET ME PARTIES N
+//	gomap watch PATH OFFSET
+//	gomap both PATH OFFSET
+//
+// A PATH ending in .ro (segment.ro) is mapped read-only with MapReadOnly,
+// as programs that only read map it.
+//
+// watch prints the int64 at OFFSET, then again for every line on stdin, so
+// that a test can change it between lines from another node. both maps
+// PATH (segment) with Map and PATH.ro with MapReadOnlyAt wherever the
+// kernel puts it, stores a value at OFFSET and a pointer to it (at 1 GiB)
+// after it through segment, follows the pointer through segment.ro with
+// Translate, and does it again with a new value.
 //
 // turns takes N strict turns on the int64 at OFFSET with PARTIES programs,
 // as dsmprog's does, and prints the longest wait for a turn. As in dsmprog,
@@ -15,10 +27,12 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -28,14 +42,18 @@ import (
 	"github.com/dsmfs/dsmfs/examples/go/dsm"
 )
 
-const usage = "usage: gomap write|check PATH OFFSET COUNT SEED | gomap turns PATH OFFSET ME PARTIES N"
+const usage = "usage: gomap write|check PATH OFFSET COUNT SEED | gomap turns PATH OFFSET ME PARTIES N | gomap watch|both PATH OFFSET"
 
 func main() {
 	if len(os.Args) < 3 {
 		fail(2, usage)
 	}
 	cmd, nums := os.Args[1], numbers(os.Args[3:])
-	m, err := dsm.Map(os.Args[2])
+	mapFile := dsm.Map
+	if strings.HasSuffix(os.Args[2], ".ro") {
+		mapFile = dsm.MapReadOnly
+	}
+	m, err := mapFile(os.Args[2])
 	if err != nil {
 		fail(2, "%v", err)
 	}
@@ -46,6 +64,10 @@ func main() {
 		pattern(seg, cmd, nums[0], nums[1], nums[2])
 	case cmd == "turns" && len(nums) == 4:
 		turns(seg, nums[0], int64(nums[1]), int64(nums[2]), int64(nums[3]))
+	case cmd == "watch" && len(nums) == 1:
+		watch(seg, nums[0])
+	case cmd == "both" && len(nums) == 1:
+		both(seg, os.Args[2]+".ro", nums[0])
 	default:
 		fail(2, usage)
 	}
@@ -147,6 +169,45 @@ func turns(seg []byte, off uint64, me, parties, n int64) {
 		last = now
 	}
 	fmt.Printf("turns=%d longest_wait_ms=%.1f\n", n, float64(longest.Microseconds())/1e3)
+}
+
+// int64At is the int64 at off of seg, which must fit.
+func int64At(seg []byte, off uint64) *int64 {
+	if off%8 != 0 || off+8 > uint64(len(seg)) {
+		fail(2, "offset %d is unaligned or past the segment (%d bytes)", off, len(seg))
+	}
+	return (*int64)(unsafe.Pointer(&seg[off]))
+}
+
+func watch(seg []byte, off uint64) {
+	word := int64At(seg, off)
+	in := bufio.NewScanner(os.Stdin)
+	for {
+		fmt.Println(atomic.LoadInt64(word))
+		if !in.Scan() {
+			return
+		}
+	}
+}
+
+func both(seg []byte, roPath string, off uint64) {
+	ro, err := dsm.MapReadOnlyAt(roPath, 0)
+	if err != nil {
+		fail(2, "%v", err)
+	}
+	defer ro.Close()
+	value, ptr := int64At(seg, off), int64At(seg, off+8)
+	atomic.StoreInt64(ptr, int64(dsm.Addr+off))
+	for _, v := range []int64{41, 42} {
+		atomic.StoreInt64(value, v)
+		// The stored pointer, read and followed through segment.ro.
+		stored := uintptr(atomic.LoadInt64((*int64)(ro.Translate(dsm.Addr + uintptr(off) + 8))))
+		if got := atomic.LoadInt64((*int64)(ro.Translate(stored))); got != v {
+			fail(1, "through segment.ro at %#x, the pointer %#x leads to %d, want %d",
+				uintptr(unsafe.Pointer(unsafe.SliceData(ro.Bytes()))), stored, got, v)
+		}
+	}
+	fmt.Printf("followed the pointer through segment.ro at %#x twice\n", uintptr(unsafe.Pointer(unsafe.SliceData(ro.Bytes()))))
 }
 
 func fail(code int, format string, args ...any) {

@@ -13,6 +13,12 @@
 // heap there (the kernel starts it anywhere in the first GiB). Never map a
 // segment from the process that runs its dsmfs daemon: the page fault would
 // wait for itself.
+//
+// A program that only reads maps the read-only view instead,
+// MapReadOnly("/mnt/dsm/segment.ro"), whose pages many nodes hold at once as
+// read copies. One that writes maps segment with Map and may also read
+// through MapReadOnlyAt("/mnt/dsm/segment.ro", 0), wherever the kernel puts
+// it, following stored pointers with Translate.
 package dsm
 
 import (
@@ -39,20 +45,28 @@ var (
 	// ErrAddressTaken means something in this process already uses the
 	// range at Addr: another mapping, or the segment mapped twice. It also
 	// matches unix.EEXIST, what mmap said.
-	ErrAddressTaken error = addressTaken{}
+	ErrAddressTaken error = addressTaken{Addr}
 	// ErrNotSegment means the file is not the segment of a dsmfs mount.
 	ErrNotSegment = errors.New("not a dsmfs segment")
 )
 
-type addressTaken struct{}
+// addressTaken is ErrAddressTaken for the range at addr.
+type addressTaken struct{ addr uintptr }
 
-func (addressTaken) Error() string {
-	return "address range at 1 GiB is already in use in this process"
+func (a addressTaken) Error() string {
+	if a.addr == Addr {
+		return "address range at 1 GiB is already in use in this process"
+	}
+	return fmt.Sprintf("address range at %#x is already in use in this process", a.addr)
 }
 
-func (addressTaken) Is(target error) bool { return target == unix.EEXIST }
+// Is makes every address's error match ErrAddressTaken and unix.EEXIST.
+func (addressTaken) Is(target error) bool {
+	_, taken := target.(addressTaken)
+	return taken || target == unix.EEXIST
+}
 
-// Segment is a mapped segment.
+// Segment is a mapped segment, or a mapped segment.ro.
 type Segment struct {
 	b []byte
 }
@@ -60,40 +74,77 @@ type Segment struct {
 // Map opens path read-write, checks that it is a dsmfs segment, and maps all
 // of it MAP_SHARED at Addr.
 func Map(path string) (*Segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	return mapFile(path, Addr, false)
+}
+
+// MapReadOnly maps MOUNTPOINT/segment.ro, the segment's read-only view,
+// PROT_READ at Addr, for a program that only reads: many nodes may hold a
+// read copy of a page at once, and a copy rereads at memory speed. Bytes()
+// is then read-only memory: a store into it faults, which the Go runtime
+// reports as a fatal "unexpected fault address" (or a panic under
+// debug.SetPanicOnFault). Errors as Map's, and ErrNotSegment for the
+// writable segment, whose pages are exclusive.
+func MapReadOnly(path string) (*Segment, error) {
+	return mapFile(path, Addr, true)
+}
+
+// MapReadOnlyAt is MapReadOnly at addr (a multiple of 4096), or wherever
+// the kernel finds room if addr is 0: for a program that writes, which maps
+// segment at Addr with Map and reads through segment.ro elsewhere. Pointers
+// stored in the segment point into Addr; follow them with Translate.
+func MapReadOnlyAt(path string, addr uintptr) (*Segment, error) {
+	return mapFile(path, addr, true)
+}
+
+// mapFile opens path (read-only if ro), checks it and maps it at addr, or
+// anywhere if addr is 0.
+func mapFile(path string, addr uintptr, ro bool) (*Segment, error) {
+	if addr%pageSize != 0 {
+		return nil, fmt.Errorf("%s: address %#x is not a multiple of %d", path, addr, pageSize)
+	}
+	flags, prot := os.O_RDWR, unix.PROT_READ|unix.PROT_WRITE
+	if ro {
+		flags, prot = os.O_RDONLY, unix.PROT_READ
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close() // the mapping keeps the file open
-	size, err := check(f)
+	size, err := check(f, ro)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Never plain MAP_FIXED: it would silently replace whatever the
 	// process has there. unsafe.Add from nil names the address without
 	// the uintptr conversion vet rejects; only the kernel dereferences it.
-	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(nil, Addr), uintptr(size),
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
+	mflags := unix.MAP_SHARED
+	if addr != 0 {
+		mflags |= unix.MAP_FIXED_NOREPLACE
+	}
+	p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(nil, addr), uintptr(size), prot, mflags)
 	if errors.Is(err, unix.EEXIST) {
 		return nil, fmt.Errorf("%s: %w (%#x-%#x overlaps another mapping, or the segment is mapped twice)",
-			path, ErrAddressTaken, Addr, Addr+size)
+			path, addressTaken{addr}, addr, addr+uintptr(size))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	if uintptr(p) != Addr {
+	if addr != 0 && uintptr(p) != addr {
 		// Kernels before 4.17 take the unknown flag as a hint and map
 		// elsewhere when the range is taken.
 		unix.MunmapPtr(p, uintptr(size))
 		return nil, fmt.Errorf("%s: %w (the kernel mapped it at %p instead; or it predates MAP_FIXED_NOREPLACE, Linux 4.17)",
-			path, ErrAddressTaken, p)
+			path, addressTaken{addr}, p)
 	}
 	return &Segment{b: unsafe.Slice((*byte)(p), size)}, nil
 }
 
 // check returns the size of f if it is a dsmfs segment. FUSE's magic alone
 // would accept any FUSE file; mapping one would "work" and share nothing.
-func check(f *os.File) (int64, error) {
+// With ro, f must be segment.ro: segment opens read-only too, but its pages
+// are exclusive, and segment.ro is the only dsmfs file with no write bit.
+func check(f *os.File, ro bool) (int64, error) {
 	var st unix.Stat_t
 	var sfs unix.Statfs_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -103,7 +154,7 @@ func check(f *os.File) (int64, error) {
 		return 0, err
 	}
 	if sfs.Type != fuseMagic || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, fmt.Errorf("%w (not a regular file on a FUSE mount; expected MOUNTPOINT/segment of a running dsmfs)", ErrNotSegment)
+		return 0, fmt.Errorf("%w (not a regular file on a FUSE mount; expected MOUNTPOINT/%s of a running dsmfs)", ErrNotSegment, want(ro))
 	}
 	typ, err := mountType(st.Dev)
 	if err != nil {
@@ -115,7 +166,18 @@ func check(f *os.File) (int64, error) {
 	if st.Size <= 0 || st.Size%pageSize != 0 {
 		return 0, fmt.Errorf("%w (size %d is not a positive multiple of %d)", ErrNotSegment, st.Size, pageSize)
 	}
+	if ro && st.Mode&0o222 != 0 {
+		return 0, fmt.Errorf("%w.ro (the file is writable: read copies come only through MOUNTPOINT/segment.ro)", ErrNotSegment)
+	}
 	return st.Size, nil
+}
+
+// want names the file a mount offers for ro or for writing.
+func want(ro bool) string {
+	if ro {
+		return "segment.ro"
+	}
+	return "segment"
 }
 
 // mountType finds the type of the mount with device dev in mountinfo
@@ -146,8 +208,19 @@ func mountType(dev uint64) (string, error) {
 	return "", fmt.Errorf("%w (device %s is not in /proc/self/mountinfo)", ErrNotSegment, want)
 }
 
-// Bytes is the whole segment; &Bytes()[0] is Addr. It is invalid after Close.
+// Bytes is the whole segment; &Bytes()[0] is Addr, or where MapReadOnlyAt
+// mapped it. It is invalid after Close, and read-only from MapReadOnly.
 func (s *Segment) Bytes() []byte { return s.b }
+
+// Translate turns p, a pointer into the segment as stored in it (at Addr),
+// into a pointer to the same byte in this mapping: nil if p does not point
+// into the segment, 0 included. (int(p - Addr) is its index in Bytes().)
+func (s *Segment) Translate(p uintptr) unsafe.Pointer {
+	if p < Addr || p-Addr >= uintptr(len(s.b)) {
+		return nil
+	}
+	return unsafe.Pointer(&s.b[p-Addr])
+}
 
 // Close unmaps the segment. Pages this node owns stay with it until another
 // node asks for them, so nothing written is lost.
