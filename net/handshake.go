@@ -11,8 +11,9 @@ import (
 )
 
 // ProtocolVersion changes whenever the wire format or the protocol does.
-// Version 4 proves the secret before anything about the cluster is said.
-const ProtocolVersion = 4
+// Version 4 proves the secret before anything about the cluster is said;
+// version 5 sends a page of zeros as a header alone.
+const ProtocolVersion = 5
 
 // A handshake, the dialer speaking first at each step:
 //

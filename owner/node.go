@@ -139,7 +139,7 @@ func (n *Node) Receive(msg Message) error {
 		n.leftAck(msg.From)
 		return nil
 	case MsgPage, MsgReplica, MsgReadCopy:
-		if len(msg.Data) != n.cfg.PageSize {
+		if len(msg.Data) != n.cfg.PageSize && (len(msg.Data) != 0 || msg.Type == MsgReplica) {
 			return fmt.Errorf("%v: carries %d bytes, a page has %d", msg, len(msg.Data), n.cfg.PageSize)
 		}
 	case MsgRequest, MsgReadRequest:
@@ -359,14 +359,14 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 		case MsgPage:
 			// The machine no longer owns the page, so nothing writes
 			// it until it comes back, which needs this send to finish.
-			msg.Data = n.store.Bytes(msg.Page)
+			msg.Data = pageData(n.store.Bytes(msg.Page))
 			n.stats.pagesOut[msg.To].Add(1)
 			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 			handedOff = append(handedOff, msg.Page)
 		case MsgReadCopy:
 			// The page is shared: nothing writes it until every copy,
 			// this one included, is back.
-			msg.Data = n.store.Bytes(msg.Page)
+			msg.Data = pageData(n.store.Bytes(msg.Page))
 			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 		}
 		if err := n.transport.Send(msg); err != nil {
@@ -378,6 +378,18 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 		}
 	}
 	return handedOff
+}
+
+// pageData is what a MsgPage or MsgReadCopy carries of page b: nothing for
+// a page of zeros, which most pages of a fresh segment are, so that handing
+// on pages nobody wrote (a first touch, a leave) costs a header each.
+func pageData(b []byte) []byte {
+	for _, c := range b {
+		if c != 0 {
+			return b
+		}
+	}
+	return nil
 }
 
 // sent notes that a send of page p is complete: unless p came back or is

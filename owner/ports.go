@@ -33,7 +33,7 @@ type Transport interface {
 type PageStore interface {
 	// Bytes is page p itself, not a copy; the driver serializes access.
 	Bytes(p PageID) []byte
-	// Arrive sets page p's bytes (zeros for nil): p came to this node.
+	// Arrive sets page p's bytes (zeros for none): p came to this node.
 	Arrive(p PageID, data []byte)
 	// Left says p left this node and nothing reads its bytes any more:
 	// the store may give its memory back, until p arrives again.

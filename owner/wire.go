@@ -36,7 +36,9 @@ func CheckPayload(t MsgType, n int, d Dims) error {
 	switch t {
 	case MsgRequest, MsgOwnersQuery, MsgLeaving, MsgPull, MsgLeftAck, MsgReplicaAck, MsgJoin, MsgPageAck, MsgReadRequest, MsgRevoke, MsgRevokeAck:
 		ok = n == 0
-	case MsgPage, MsgReplica, MsgReadCopy: // the page's bytes
+	case MsgPage, MsgReadCopy: // the page's bytes, or none for a page of zeros
+		ok = n == d.PageSize || n == 0
+	case MsgReplica: // the page's bytes
 		ok = n == d.PageSize
 	case MsgLeft: // runs (EncodeHints), at most one per page
 		ok = n%hintSize == 0 && n <= hintSize*d.Pages

@@ -50,13 +50,14 @@ func (s *Store) Bytes(p owner.PageID) []byte {
 	return s.mem[off : off+s.pageSize : off+s.pageSize]
 }
 
-// Arrive sets page p's bytes to data, zeros if data is nil: it came (back)
-// to this node. Its memory is not released now, even if it left before.
+// Arrive sets page p's bytes to data, zeros if data is empty: it came
+// (back) to this node. Its memory is not released now, even if it left
+// before.
 func (s *Store) Arrive(p owner.PageID, data []byte) {
 	s.mu.Lock()
 	delete(s.gone, p)
 	s.mu.Unlock()
-	if data == nil {
+	if len(data) == 0 {
 		clear(s.Bytes(p))
 		return
 	}

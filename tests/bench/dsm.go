@@ -58,6 +58,10 @@ func pageArgs(file string, first, count int) []string {
 // A touches the pages (reading leaves them clean in A's page cache, writing
 // dirty) and keeps them mapped; a program on B then reads each once.
 func migrations(g *children, cl *cluster, l layout, r *Result) error {
+	// The clean pages get bytes first: a page of zeros moves as a header.
+	if _, err := g.measureOne(append([]string{"touch", "-op", "write"}, pageArgs(cl.segment(0), 0, l.migrate)...)...); err != nil {
+		return err
+	}
 	for i, kind := range []string{"clean", "dirty"} {
 		op := map[string]string{"clean": "read", "dirty": "write"}[kind]
 		first := i * l.migrate
@@ -112,8 +116,12 @@ func ownedRewrite(g *children, cl *cluster, r *Result) error {
 	return nil
 }
 
-// seqFirstTouch times a write sweep on B over pages A owns.
+// seqFirstTouch times a write sweep on B over pages A owns, which a
+// program on A wrote first: pages of zeros would move as headers alone.
 func seqFirstTouch(g *children, cl *cluster, l layout, r *Result) error {
+	if _, err := g.measureOne(append([]string{"touch", "-op", "write"}, pageArgs(cl.segment(0), l.seqFirst, l.seqCount)...)...); err != nil {
+		return err
+	}
 	s, err := g.measureOne(append([]string{"touch", "-op", "write"}, pageArgs(cl.segment(1), l.seqFirst, l.seqCount)...)...)
 	if err != nil {
 		return err

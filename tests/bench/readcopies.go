@@ -70,6 +70,10 @@ func (cl *cluster) readCopyStats(i int) (readCopyStats, error) {
 // (each write takes one copy back), and the read-mostly turns.
 func readCopies(g *children, cl *cluster, l layout, r *Result) error {
 	ro := newROLayout(l)
+	// A writes the pages first: a page of zeros moves as a header.
+	if _, err := g.measureOne(append([]string{"touch", "-op", "write"}, pageArgs(cl.segment(0), 0, ro.copies)...)...); err != nil {
+		return err
+	}
 	before, err := cl.readCopyStats(1)
 	if err != nil {
 		return err
