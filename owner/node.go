@@ -67,9 +67,11 @@ type Node struct {
 	// through segment.ro; guarded by mu.
 	waiters, readWaiters map[PageID]*waiter
 	fenced               bool // guarded by mu: cut off for good (Fence)
-	// arrived is when the page being stepped in Receive arrived, zero
-	// otherwise: the waiters it serves note it (stages.go); guarded by mu.
-	arrived time.Time
+	// arrived is when the page being stepped in Receive arrived, and
+	// handed when this node's request for it was handed on, zero
+	// otherwise: the waiters it serves note them (stages.go); guarded by
+	// mu.
+	arrived, handed time.Time
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -159,7 +161,7 @@ func (n *Node) Receive(msg Message) error {
 	}
 	n.arrived = arrived
 	rd := n.readyLocked(&msg)
-	n.arrived = time.Time{}
+	n.arrived, n.handed = time.Time{}, time.Time{}
 	n.release(rd)
 	return nil
 }
@@ -181,6 +183,7 @@ func (n *Node) readyLocked(in *Message) Ready {
 		p := a.Page
 		switch a.Kind {
 		case ActTakePage:
+			n.handed = n.stages.served(p)
 			n.store.Arrive(p, in.Data)
 			n.stats.pagesIn[in.From].Add(1)
 			n.stats.bytesIn.Add(uint64(len(in.Data)))
@@ -195,6 +198,7 @@ func (n *Node) readyLocked(in *Message) Ready {
 		case ActPromoteRead:
 			n.store.Arrive(p, n.reads.Bytes(p))
 		case ActTakeReadCopy:
+			n.handed = n.stages.served(p)
 			n.reads.Arrive(p, in.Data)
 			n.stats.bytesIn.Add(uint64(len(in.Data)))
 		case ActDropReadCopy:
@@ -239,7 +243,7 @@ func (n *Node) readSource(p PageID) PageStore {
 // whose bytes are in s now; mu held.
 func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
 	for w := waiters[p]; w != nil; w = w.next {
-		w.arrived = n.arrived
+		w.arrived, w.handed = n.arrived, n.handed
 		w.apply(s)
 		if w.src != nil {
 			n.wroteLocked(p)
@@ -364,12 +368,19 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 			msg.Data = pageData(n.store.Bytes(msg.Page))
 			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 		}
+		// Times taken before the write: once the message is on the
+		// socket its receiver may run while this goroutine does not.
+		switch msg.Type {
+		case MsgPage, MsgReadCopy:
+			n.stages.pageSent(msg.Page, time.Now())
+		case MsgRequest, MsgReadRequest:
+			if msg.Requester == n.cfg.Self {
+				n.stages.requestSent(msg.Page, time.Now())
+			}
+		}
 		if err := n.transport.Send(msg); err != nil {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
-		}
-		if msg.Type == MsgPage || msg.Type == MsgReadCopy {
-			n.stages.pageSent(msg.Page, time.Now())
 		}
 	}
 	return handedOff
