@@ -97,7 +97,7 @@ func main() {
 	fmt.Printf("client %d: %d operations\n", client, r.seq)
 }
 
-// storeSynced stores v and msyncs its page. A failed msync (the peer
+// storeSynced stores v and msyncs its page. An msync failing with EIO (the peer
 // that would keep the copy died, and the recovery has not yet given the
 // node another) is retried every 100 ms after storing v again, since an
 // msync of a page with nothing new to write back could report success
@@ -109,6 +109,9 @@ func storeSynced(word *uint64, page []byte, v uint64) error {
 		err := unix.Msync(page, unix.MS_SYNC)
 		if err == nil {
 			return nil
+		}
+		if err != unix.EIO { // ENOTCONN: this node's daemon is gone
+			return fmt.Errorf("msync: %w", err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("msync failing for 2 minutes: %w", err)
