@@ -70,9 +70,11 @@ type Node struct {
 	// timedOut are the pages whose last wait timed out, and when
 	// (node_retry.go); guarded by mu.
 	timedOut map[PageID]time.Time
-	// arrived is when the page being stepped in Receive arrived, zero
-	// otherwise: the waiters it serves note it (stages.go); guarded by mu.
-	arrived time.Time
+	// arrived is when the page being stepped in Receive arrived, and
+	// handed when this node's request for it was handed on, zero
+	// otherwise: the waiters it serves note them (stages.go); guarded by
+	// mu.
+	arrived, handed time.Time
 	// sending counts the sends of each page under way, which read its
 	// bytes without mu; guarded by mu. See sent.
 	sending map[PageID]int
@@ -163,7 +165,7 @@ func (n *Node) Receive(msg Message) error {
 	}
 	n.arrived = arrived
 	rd := n.readyLocked(&msg)
-	n.arrived = time.Time{}
+	n.arrived, n.handed = time.Time{}, time.Time{}
 	n.release(rd)
 	return nil
 }
@@ -185,6 +187,7 @@ func (n *Node) readyLocked(in *Message) Ready {
 		p := a.Page
 		switch a.Kind {
 		case ActTakePage:
+			n.handed = n.stages.served(p)
 			n.store.Arrive(p, in.Data)
 			n.stats.pagesIn[in.From].Add(1)
 			n.stats.bytesIn.Add(uint64(len(in.Data)))
@@ -199,6 +202,7 @@ func (n *Node) readyLocked(in *Message) Ready {
 		case ActPromoteRead:
 			n.store.Arrive(p, n.reads.Bytes(p))
 		case ActTakeReadCopy:
+			n.handed = n.stages.served(p)
 			n.reads.Arrive(p, in.Data)
 			n.stats.bytesIn.Add(uint64(len(in.Data)))
 		case ActDropReadCopy:
@@ -244,7 +248,7 @@ func (n *Node) readSource(p PageID) PageStore {
 func (n *Node) serveWaitersLocked(waiters map[PageID]*waiter, p PageID, s PageStore) {
 	delete(n.timedOut, p)
 	for w := waiters[p]; w != nil; w = w.next {
-		w.arrived = n.arrived
+		w.arrived, w.handed = n.arrived, n.handed
 		w.apply(s)
 		if w.src != nil {
 			n.wroteLocked(p)
@@ -369,12 +373,19 @@ func (n *Node) send(msgs []Message) (handedOff []PageID) {
 			msg.Data = pageData(n.store.Bytes(msg.Page))
 			n.stats.bytesOut.Add(uint64(len(msg.Data)))
 		}
+		// Times taken before the write: once the message is on the
+		// socket its receiver may run while this goroutine does not.
+		switch msg.Type {
+		case MsgPage, MsgReadCopy:
+			n.stages.pageSent(msg.Page, time.Now())
+		case MsgRequest, MsgReadRequest:
+			if msg.Requester == n.cfg.Self {
+				n.stages.requestSent(msg.Page, time.Now())
+			}
+		}
 		if err := n.transport.Send(msg); err != nil {
 			n.stats.sendErrors.Add(1)
 			n.log.Error("send failed", "msg", msg.String(), "err", err)
-		}
-		if msg.Type == MsgPage || msg.Type == MsgReadCopy {
-			n.stages.pageSent(msg.Page, time.Now())
 		}
 	}
 	return handedOff

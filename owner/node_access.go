@@ -31,9 +31,10 @@ type waiter struct {
 	shared bool
 	done   chan error
 	next   *waiter // the next waiter for the same page
-	// arrived is when the page that served it arrived from a peer, zero
-	// if it was served otherwise (stages.go); set before done.
-	arrived time.Time
+	// arrived is when the page that served it arrived from a peer, and
+	// handed when this node's request for it was handed on; zero if it
+	// was served otherwise (stages.go); set before done.
+	arrived, handed time.Time
 }
 
 // apply performs the access on the page's bytes; called with mu held.
@@ -214,10 +215,10 @@ func (n *Node) access(ctx context.Context, local waiter) error {
 	}
 	woke := time.Now()
 	n.stats.fault(woke.Sub(sent))
-	n.stages.add(StageSend, sent.Sub(began))
 	n.stages.add(StageWait, woke.Sub(began))
-	if !w.arrived.IsZero() {
-		n.stages.add(StageAway, w.arrived.Sub(sent))
+	if !w.handed.IsZero() && !w.arrived.IsZero() {
+		n.stages.add(StageSend, w.handed.Sub(began))
+		n.stages.add(StageAway, w.arrived.Sub(w.handed))
 		n.stages.add(StageInstall, woke.Sub(w.arrived))
 	}
 	return nil

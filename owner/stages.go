@@ -16,9 +16,9 @@ import (
 type Stage int
 
 const (
-	StageSend    Stage = iota // requester: the fault's wait began → its request handed to the transport
-	StageAway                 // requester: request handed on → the page arrived (the wire both ways, and the owner)
-	StageOwner                // owner: a request arrived → the page handed to the transport
+	StageSend    Stage = iota // requester: the fault's wait began → its request about to be handed to the transport
+	StageAway                 // requester: request handed on → the page arrived (the writes, the wire both ways, and the owner)
+	StageOwner                // owner: a request arrived → the page about to be handed to the transport
 	StageInstall              // requester: the page arrived → the waiting handler woke
 	StageWait                 // requester: the whole wait, from its beginning to the handler waking
 	numStages
@@ -33,10 +33,30 @@ type stageClock struct {
 	mu      sync.Mutex
 	samples [numStages]window    // guarded by mu
 	asked   map[PageID]time.Time // guarded by mu: when a request for the page arrived here, until the page is sent
+	sending map[PageID]time.Time // guarded by mu: when this node's request for the page was handed on, until it is served
 }
 
 func newStageClock() *stageClock {
-	return &stageClock{asked: make(map[PageID]time.Time)}
+	return &stageClock{asked: make(map[PageID]time.Time), sending: make(map[PageID]time.Time)}
+}
+
+// requestSent notes that this node's request for page p is handed to the
+// transport at now.
+func (c *stageClock) requestSent(p PageID, now time.Time) {
+	c.mu.Lock()
+	c.sending[p] = now
+	c.mu.Unlock()
+}
+
+// served takes, as page p arrives, the time this node's request for it
+// was handed on, zero if it knows none (a request forwarded here before
+// this node sent its own).
+func (c *stageClock) served(p PageID) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at := c.sending[p]
+	delete(c.sending, p)
+	return at
 }
 
 func (c *stageClock) add(s Stage, d time.Duration) {
@@ -55,7 +75,7 @@ func (c *stageClock) requested(p PageID, at time.Time) {
 	c.mu.Unlock()
 }
 
-// pageSent notes that page p was handed to the transport at now.
+// pageSent notes that page p is handed to the transport at now.
 func (c *stageClock) pageSent(p PageID, now time.Time) {
 	c.mu.Lock()
 	if at, ok := c.asked[p]; ok {

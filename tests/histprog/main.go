@@ -7,12 +7,13 @@
 // random, reads and writes of REGS uint64 registers, one at the start of
 // each page from FIRSTPAGE on. A write stores a value no other client
 // writes (CLIENT in the high half) and then msyncs its page (MS_SYNC), so
-// that with --replicas it survives its node's death once it returns. Each
-// operation appends a call line to OUT before it starts and a return line
-// after it returns (see history.Line). A fault on the segment (SIGBUS: its
-// node died or was fenced) or a failed msync leaves the operation without
-// a return and ends the program with status 3; 2 is a usage error. SIGTERM
-// ends it after the operation in hand, with status 0.
+// that with --replicas it survives its node's death once it returns (a
+// failed msync is retried, see storeSynced). Each operation appends a call
+// line to OUT before it starts and a return line after it returns (see
+// history.Line). A fault on the segment (SIGBUS: its node died or was
+// fenced) or an msync that fails for 2 minutes leaves the operation
+// without a return and ends the program with status 3; 2 is a usage
+// error. SIGTERM ends it after the operation in hand, with status 0.
 package main
 
 import (
@@ -83,9 +84,8 @@ func main() {
 		if rng.IntN(2) == 0 {
 			v := uint64(client)<<32 | uint64(r.seq+1)
 			r.call(true, reg, v)
-			atomic.StoreUint64(word, v)
-			if err := unix.Msync(page, unix.MS_SYNC); err != nil {
-				fail(3, "client %d: msync in operation %d: %v", client, r.seq, err)
+			if err := storeSynced(word, page, v); err != nil {
+				fail(3, "client %d: operation %d: %v", client, r.seq, err)
 			}
 			r.ret(reg, 0)
 		} else {
@@ -95,6 +95,29 @@ func main() {
 		time.Sleep(200 * time.Microsecond) // leave the daemons a core
 	}
 	fmt.Printf("client %d: %d operations\n", client, r.seq)
+}
+
+// storeSynced stores v and msyncs its page. An msync failing with EIO (the peer
+// that would keep the copy died, and the recovery has not yet given the
+// node another) is retried every 100 ms after storing v again, since an
+// msync of a page with nothing new to write back could report success
+// with nothing copied, as tests/c/soak.c does; after 2 minutes it gives
+// up.
+func storeSynced(word *uint64, page []byte, v uint64) error {
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		atomic.StoreUint64(word, v)
+		err := unix.Msync(page, unix.MS_SYNC)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EIO { // ENOTCONN: this node's daemon is gone
+			return fmt.Errorf("msync: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("msync failing for 2 minutes: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // recorder appends a history's lines, one write each, so that a kill
